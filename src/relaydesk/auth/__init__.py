@@ -1,0 +1,1 @@
+"""Authentication: passwords, sessions, API tokens and role guards."""
