@@ -1,0 +1,106 @@
+"""Connect and configure inboxes (one per channel)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.db.base import utcnow
+from relaydesk.db.scoping import get_scoped
+from relaydesk.errors import InvalidInput
+from relaydesk.models.inboxes import CHANNEL_TYPES, Inbox
+from relaydesk.privacy import storage
+from relaydesk.realtime.events import emit
+
+
+def new_signing_secret() -> str:
+    """A Standard-Webhooks style secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def default_credentials(channel_type: str) -> dict[str, Any]:
+    if channel_type == "api":
+        # One secret signs what the integrator sends us, another what we send the integrator.
+        return {"inbound_secret": new_signing_secret(), "outbound_secret": new_signing_secret()}
+    return {}
+
+
+async def create_inbox(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    name: str,
+    channel_type: str,
+    settings: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> Inbox:
+    if channel_type not in CHANNEL_TYPES:
+        raise InvalidInput(f"channel_type must be one of {', '.join(CHANNEL_TYPES)}")
+    if not name.strip():
+        raise InvalidInput("inbox name is required")
+    inbox = Inbox(
+        workspace_id=workspace_id,
+        name=name.strip(),
+        channel_type=channel_type,
+        public_id=secrets.token_urlsafe(12),
+        settings=dict(settings or {}),
+    )
+    storage.write_inbox_credentials(inbox, {**default_credentials(channel_type), **(credentials or {})})
+    session.add(inbox)
+    await session.flush()
+    await emit(
+        session, workspace_id, "inbox.created", {"inbox_id": str(inbox.id), "channel_type": channel_type}
+    )
+    return inbox
+
+
+async def update_inbox(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    settings: dict[str, Any] | None = None,
+    is_active: bool | None = None,
+) -> Inbox:
+    inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("inbox name is required")
+        inbox.name = name.strip()
+    if settings is not None:
+        inbox.settings = {**inbox.settings, **settings}
+    if is_active is not None:
+        inbox.is_active = is_active
+    await emit(session, workspace_id, "inbox.updated", {"inbox_id": str(inbox.id)})
+    return inbox
+
+
+async def rotate_secret(
+    session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID, which: str
+) -> Inbox:
+    inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    creds = storage.read_inbox_credentials(inbox)
+    if which not in creds:
+        raise InvalidInput(f"this inbox has no {which!r} secret")
+    creds[which] = new_signing_secret()
+    storage.write_inbox_credentials(inbox, creds)
+    return inbox
+
+
+async def record_inbox_health(
+    session: AsyncSession, inbox_id: uuid.UUID, *, error: str | None = None, event: bool = False
+) -> None:
+    """The admin's "last event received / last error" line; never holds message content."""
+    inbox = await session.get(Inbox, inbox_id)
+    if inbox is None:
+        return
+    if event:
+        inbox.last_event_at = utcnow()
+    if error is not None:
+        inbox.last_error = error[:500]
+        inbox.last_error_at = utcnow()

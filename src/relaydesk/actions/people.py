@@ -1,0 +1,71 @@
+"""API tokens and other per-person credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.auth.tokens import new_token, token_hash
+from relaydesk.db.base import utcnow
+from relaydesk.errors import InvalidInput, NotFound
+from relaydesk.models.users import ApiToken, User
+from relaydesk.models.workspaces import Membership, Workspace
+
+
+async def issue_api_token(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    name: str,
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Return the row and the clear token, which is shown once and never stored."""
+    if not name.strip() or len(name) > 120:
+        raise InvalidInput("token name must be 1-120 characters")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expires_at must be in the future")
+    raw = new_token()
+    row = ApiToken(
+        workspace_id=workspace_id,
+        user_id=user_id,
+        name=name.strip(),
+        token_hash=token_hash(raw),
+        prefix=raw[:10],
+        expires_at=expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    return row, raw
+
+
+async def revoke_api_token(
+    session: AsyncSession, workspace_id: uuid.UUID, token_id: uuid.UUID, user_id: uuid.UUID | None
+) -> None:
+    """Revoke a token; with `user_id`, only that person's own token (admins pass None)."""
+    conds = [ApiToken.workspace_id == workspace_id, ApiToken.id == token_id]
+    if user_id is not None:
+        conds.append(ApiToken.user_id == user_id)
+    row = (await session.execute(sa.select(ApiToken).where(*conds))).scalar_one_or_none()
+    if row is None:
+        raise NotFound("api token not found")
+    row.revoked_at = row.revoked_at or utcnow()
+
+
+async def create_api_token(session: AsyncSession, *, slug: str, email: str, name: str) -> str:
+    row = (
+        await session.execute(
+            sa.select(Membership.workspace_id, Membership.user_id)
+            .join(Workspace, Workspace.id == Membership.workspace_id)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Workspace.slug == slug, User.email == email.strip().lower(), Membership.is_active.is_(True)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{email} is not an active member of workspace {slug}")
+    _, raw = await issue_api_token(session, row.workspace_id, row.user_id, name)
+    return raw

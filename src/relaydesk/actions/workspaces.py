@@ -1,0 +1,147 @@
+"""Create workspaces and manage who belongs to them with which role."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.auth.passwords import hash_password
+from relaydesk.db.base import utcnow
+from relaydesk.db.scoping import get_scoped
+from relaydesk.errors import Conflict, Forbidden, InvalidInput
+from relaydesk.models.users import ApiToken, User, UserSession
+from relaydesk.models.workspaces import ROLES, Membership, Workspace
+from relaydesk.realtime.events import emit
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$")
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80]
+    return slug if len(slug) >= 3 else f"ws-{uuid.uuid4().hex[:8]}"
+
+
+async def create_workspace(session: AsyncSession, name: str, slug: str | None = None) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("workspace name is required")
+    slug = slug or slugify(name)
+    if not _SLUG.match(slug):
+        raise InvalidInput("slug must be 3-80 lower-case letters, digits or dashes")
+    if (await session.execute(sa.select(Workspace.id).where(Workspace.slug == slug))).first():
+        raise Conflict(f"workspace slug {slug!r} is taken")
+    workspace = Workspace(name=name, slug=slug, settings={})
+    session.add(workspace)
+    await session.flush()
+    return workspace
+
+
+async def create_user(session: AsyncSession, email: str, name: str, password: str | None) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise InvalidInput("a valid e-mail address is required")
+    if (await session.execute(sa.select(User.id).where(User.email == email))).first():
+        raise Conflict("a user with this e-mail already exists")
+    user = User(
+        email=email, name=name.strip() or email, password_hash=hash_password(password) if password else None
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def add_member(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> Membership:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    existing = (
+        await session.execute(
+            sa.select(Membership).where(
+                Membership.workspace_id == workspace_id, Membership.user_id == user_id
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict("this person is already a member")
+    membership = Membership(workspace_id=workspace_id, user_id=user_id, role=role)
+    session.add(membership)
+    await session.flush()
+    await emit(session, workspace_id, "member.added", {"user_id": str(user_id), "role": role})
+    return membership
+
+
+async def _owners_left(session: AsyncSession, workspace_id: uuid.UUID, excluding: uuid.UUID) -> int:
+    return (
+        await session.execute(
+            sa.select(sa.func.count()).where(
+                Membership.workspace_id == workspace_id,
+                Membership.role == "owner",
+                Membership.is_active.is_(True),
+                Membership.id != excluding,
+            )
+        )
+    ).scalar_one()
+
+
+async def change_role(
+    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, role: str, *, actor_role: str
+) -> Membership:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    membership = await get_scoped(session, Membership, workspace_id, membership_id)
+    if "owner" in (role, membership.role) and actor_role != "owner":
+        raise Forbidden("only an owner can grant or remove the owner role")
+    if (
+        membership.role == "owner"
+        and role != "owner"
+        and await _owners_left(session, workspace_id, membership.id) == 0
+    ):
+        raise Conflict("a workspace keeps at least one owner")
+    membership.role = role
+    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "role": role})
+    return membership
+
+
+async def deactivate_member(
+    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, *, actor_role: str
+) -> Membership:
+    """Deactivation keeps the person's past messages and name but kills their sessions and tokens at once."""
+    membership = await get_scoped(session, Membership, workspace_id, membership_id)
+    if membership.role == "owner":
+        if actor_role != "owner":
+            raise Forbidden("only an owner can deactivate an owner")
+        if await _owners_left(session, workspace_id, membership.id) == 0:
+            raise Conflict("a workspace keeps at least one owner")
+    membership.is_active = False
+    membership.deactivated_at = utcnow()
+    now = utcnow()
+    await session.execute(
+        sa.update(ApiToken)
+        .where(
+            ApiToken.workspace_id == workspace_id,
+            ApiToken.user_id == membership.user_id,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    await session.execute(
+        sa.delete(UserSession).where(
+            UserSession.user_id == membership.user_id, UserSession.workspace_id == workspace_id
+        )
+    )
+    await emit(session, workspace_id, "member.deactivated", {"user_id": str(membership.user_id)})
+    return membership
+
+
+async def reactivate_member(
+    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID
+) -> Membership:
+    membership = await get_scoped(session, Membership, workspace_id, membership_id)
+    membership.is_active = True
+    membership.deactivated_at = None
+    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "active": True})
+    return membership

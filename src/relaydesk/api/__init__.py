@@ -1,0 +1,1 @@
+"""The JSON API (`/api/v1`): thin handlers that validate, call actions, and serialise."""

@@ -1,0 +1,154 @@
+"""Seed a demo workspace so a new user can log in and look around at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from relaydesk.actions.conversations import assign, change_status, set_labels, set_priority
+from relaydesk.actions.inboxes import create_inbox
+from relaydesk.actions.library import create_canned_response, create_label, create_team, set_team_members
+from relaydesk.actions.messages import post_message, receive_incoming
+from relaydesk.actions.workspaces import add_member, create_user, create_workspace
+from relaydesk.channels.envelopes import IncomingMessage
+from relaydesk.db.base import utcnow
+from relaydesk.models.workspaces import Workspace
+from relaydesk.runtime import Runtime
+
+DEMO_SLUG = "acme-demo"
+LOGIN_FILE = Path(".relaydesk/demo-login.txt")
+
+_CUSTOMERS = [
+    (
+        "Maria Garcia",
+        "maria@example.com",
+        "+34 600 123 456",
+        [
+            "Hi! Where is my order #1042? It was supposed to arrive yesterday.",
+            "The tracking page has not changed since Monday.",
+        ],
+    ),
+    (
+        "Tom Becker",
+        "tom.becker@example.org",
+        "+49 151 2345678",
+        [
+            "I want to change the delivery address for order #1051, I'm moving next week.",
+        ],
+    ),
+    (
+        "Aiko Tanaka",
+        "aiko@example.net",
+        None,
+        [
+            "Can I get a refund for the blue jacket? It's too small.",
+            "I still have the receipt.",
+        ],
+    ),
+    (
+        "Liam O'Connor",
+        "liam@example.com",
+        "+353 85 123 4567",
+        [
+            "Your app keeps logging me out, this is really frustrating!",
+        ],
+    ),
+    ("Sofia Rossi", "sofia.rossi@example.it", None, ["Do you ship to Switzerland?"]),
+]
+
+
+@dataclass
+class DemoLogin:
+    email: str
+    password: str
+
+
+async def seed_demo(runtime: Runtime) -> DemoLogin:
+    """Create the demo workspace once; later runs only read back the saved login."""
+    async with runtime.db.read() as session:
+        exists = (await session.execute(sa.select(Workspace.id).where(Workspace.slug == DEMO_SLUG))).first()
+    if exists and LOGIN_FILE.exists():
+        email, password = LOGIN_FILE.read_text().split("\n")[:2]
+        return DemoLogin(email, password)
+    password = secrets.token_urlsafe(12)
+    async with runtime.db.write() as session:
+        ws = await create_workspace(session, "Acme Demo", DEMO_SLUG)
+        admin = await create_user(session, "admin@acme.example", "Alex Admin", password)
+        await add_member(session, ws.id, admin.id, "owner")
+        agents = []
+        for email, name in (("sam@acme.example", "Sam Support"), ("riley@acme.example", "Riley Reyes")):
+            agent = await create_user(session, email, name, password)
+            await add_member(session, ws.id, agent.id, "agent")
+            agents.append(agent)
+        team = await create_team(session, ws.id, "Orders", "Order status, changes and refunds")
+        await set_team_members(session, ws.id, team.id, [a.id for a in agents])
+        urgent = await create_label(session, ws.id, "urgent", "#dc2626")
+        refund = await create_label(session, ws.id, "refund", "#2563eb")
+        await create_label(session, ws.id, "shipping", "#059669")
+        await create_canned_response(session, ws.id, "thanks", "Thank you for reaching out! We're on it.")
+        await create_canned_response(
+            session,
+            ws.id,
+            "tracking",
+            "You can follow your parcel at any time from the link in your confirmation e-mail.",
+        )
+        api_inbox = await create_inbox(
+            session,
+            ws.id,
+            name="Shop backend (API)",
+            channel_type="api",
+            settings={"webhook_url": f"http://127.0.0.1:{runtime.settings.port}/health"},
+        )
+        await create_inbox(session, ws.id, name="Website chat", channel_type="widget")
+        await create_inbox(session, ws.id, name="support@acme.example", channel_type="email")
+        start = utcnow() - dt.timedelta(hours=6)
+        for n, (name, email, phone, texts) in enumerate(_CUSTOMERS):
+            conv_id = None
+            for k, text in enumerate(texts):
+                msg, _ = await receive_incoming(
+                    session,
+                    api_inbox,
+                    IncomingMessage(
+                        external_contact_id=f"customer-{n + 1}",
+                        provider_message_id=f"demo-{n + 1}-{k + 1}",
+                        text=text,
+                        contact_name=name,
+                        contact_email=email,
+                        contact_phone=phone,
+                        sent_at=start + dt.timedelta(minutes=40 * n + k),
+                    ),
+                )
+                conv_id = msg.conversation_id
+            assert conv_id is not None
+            if n == 0:
+                await assign(session, ws.id, conv_id, assignee_id=agents[0].id, team_id=team.id)
+                await set_labels(session, ws.id, conv_id, [urgent.id])
+                await set_priority(session, ws.id, conv_id, "high")
+                await post_message(
+                    session,
+                    ws.id,
+                    conv_id,
+                    text="Checking with the carrier now.",
+                    private=True,
+                    sender_user_id=agents[0].id,
+                )
+            if n == 2:
+                await set_labels(session, ws.id, conv_id, [refund.id])
+                await assign(session, ws.id, conv_id, team_id=team.id)
+            if n == 4:
+                await post_message(
+                    session,
+                    ws.id,
+                    conv_id,
+                    text="Yes, we ship to Switzerland within 3-5 working days.",
+                    sender_user_id=agents[1].id,
+                )
+                await change_status(session, ws.id, conv_id, "resolved")
+    LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    LOGIN_FILE.write_text(f"admin@acme.example\n{password}\n")
+    LOGIN_FILE.chmod(0o600)
+    return DemoLogin("admin@acme.example", password)

@@ -1,0 +1,1 @@
+"""Durable work after a commit: the outbox table, handler registry, dispatcher and worker."""

@@ -1,0 +1,5 @@
+"""Every job handler module; importing this package registers them all."""
+
+from relaydesk.jobs.handlers import inbound, outbound
+
+__all__ = ["inbound", "outbound"]

@@ -1,0 +1,40 @@
+"""All tables; importing this module registers every model on the shared metadata."""
+
+from relaydesk.models.contacts import Contact, ContactIdentity
+from relaydesk.models.conversations import Conversation, ConversationLabel, Label
+from relaydesk.models.events import Event
+from relaydesk.models.inbound import InboundEvent
+from relaydesk.models.inboxes import Inbox
+from relaydesk.models.jobs import Job
+from relaydesk.models.library import AttributeDefinition, CannedResponse
+from relaydesk.models.messages import Attachment, Message
+from relaydesk.models.search import SearchToken
+from relaydesk.models.users import ApiToken, Invitation, User, UserSession
+from relaydesk.models.webhooks import WebhookEndpoint
+from relaydesk.models.workspaces import Membership, Team, TeamMember, Workspace
+
+__all__ = [
+    "ApiToken",
+    "Attachment",
+    "AttributeDefinition",
+    "CannedResponse",
+    "Contact",
+    "ContactIdentity",
+    "Conversation",
+    "ConversationLabel",
+    "Event",
+    "InboundEvent",
+    "Inbox",
+    "Invitation",
+    "Job",
+    "Label",
+    "Membership",
+    "Message",
+    "SearchToken",
+    "Team",
+    "TeamMember",
+    "User",
+    "UserSession",
+    "WebhookEndpoint",
+    "Workspace",
+]

@@ -1,0 +1,30 @@
+"""Inboxes: one per connected channel, with encrypted credentials and non-secret settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
+
+CHANNEL_TYPES = ("api", "widget", "email", "whatsapp", "messenger", "instagram", "telegram", "sms")
+
+
+class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    __tablename__ = "inboxes"
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    channel_type: Mapped[str] = mapped_column(sa.String(40))
+    # Public routing id used in webhook URLs; it is not a secret (signatures are).
+    public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    # Secrets (signing keys, provider tokens) as one sealed JSON document: written and read only
+    # through relaydesk.privacy.storage.
+    credentials: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    last_event_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_error_at: Mapped[dt.datetime | None]

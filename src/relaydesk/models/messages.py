@@ -1,0 +1,57 @@
+"""Messages and their attachments. Content and bytes go through relaydesk.privacy.storage only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
+
+MESSAGE_TYPES = ("incoming", "outgoing", "note", "activity")
+SENDER_KINDS = ("customer", "agent", "ai", "system")
+# Delivery statuses only move forward; `failed` may still be overridden by a later delivered/read.
+DELIVERY_ORDER = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 1}
+
+
+class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("inbox_id", "provider_message_id"),
+        sa.Index("ix_messages_conversation", "conversation_id", "created_at"),
+    )
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
+    inbox_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("inboxes.id", ondelete="CASCADE"))
+    message_type: Mapped[str] = mapped_column(sa.String(20))
+    sender_kind: Mapped[str] = mapped_column(sa.String(20))
+    sender_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    sender_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    content: Mapped[str | None] = mapped_column(sa.Text)
+    content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(20), default="sent")
+    sent_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    read_at: Mapped[dt.datetime | None]
+    failed_at: Mapped[dt.datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(sa.Text)
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
+    reply_to_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="SET NULL"))
+
+
+class Attachment(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    __tablename__ = "attachments"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(120))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)

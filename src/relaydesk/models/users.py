@@ -1,0 +1,67 @@
+"""People who log in, their API tokens, browser sessions and invitations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
+
+
+class User(IdMixin, CreatedMixin, Base):
+    """A person; belongs to workspaces through memberships. Not tenant-owned: one login, many workspaces."""
+
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class ApiToken(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    """A personal API token; only its SHA-256 is stored, the clear value is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    last_used_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class UserSession(CreatedMixin, Base):
+    """A server-side browser session; the cookie holds a random id, the table holds its SHA-256."""
+
+    __tablename__ = "user_sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("workspaces.id", ondelete="SET NULL")
+    )
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+
+
+class Invitation(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    """An invitation link for a new agent; only the token's SHA-256 is stored."""
+
+    __tablename__ = "invitations"
+
+    email: Mapped[str] = mapped_column(sa.String(320))
+    role: Mapped[str] = mapped_column(sa.String(40), default="agent")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[dt.datetime]
+    accepted_at: Mapped[dt.datetime | None]

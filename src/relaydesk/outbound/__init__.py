@@ -1,0 +1,1 @@
+"""Everything that leaves Relaydesk over HTTP: the SSRF-guarded client and webhook signing."""

@@ -1,0 +1,1 @@
+"""Privacy core: personal-data storage, encryption, blind indexes, audit."""

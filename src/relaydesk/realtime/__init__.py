@@ -1,0 +1,1 @@
+"""Realtime events: recorded with a per-workspace sequence, published after commit, resumable."""

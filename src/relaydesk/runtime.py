@@ -1,0 +1,74 @@
+"""The process-wide objects every entry point needs: settings, database, bus, dispatcher, HTTP client.
+
+`serve`, `worker` and the tests build one Runtime; actions receive sessions, not the runtime, so they stay
+pure database work, while job handlers and web handlers reach the runtime for I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.config import Settings
+from relaydesk.db.engine import Database
+from relaydesk.jobs.dispatcher import Dispatcher
+from relaydesk.jobs.outbox import took_jobs
+from relaydesk.jobs.registry import load_handlers
+from relaydesk.outbound.ssrf import make_clients
+from relaydesk.privacy import storage
+from relaydesk.realtime.bus import Bus, make_bus
+from relaydesk.realtime.events import taken_events
+from relaydesk.server.keys import load_master_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: Bus
+    # `http` refuses private and loopback destinations (SSRF guard); `http_unrestricted` serves only
+    # workspaces that explicitly allow private webhook targets.
+    http: httpx.AsyncClient
+    http_unrestricted: httpx.AsyncClient
+    dispatcher: Dispatcher | None = None
+
+    async def _after_commit(self, session: AsyncSession) -> None:
+        events = taken_events(session)
+        if events:
+            await self.bus.publish(events)
+        if took_jobs(session) and self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start(self, *, with_dispatcher: bool) -> None:
+        await self.bus.start()
+        if with_dispatcher:
+            self.dispatcher = Dispatcher(self)
+            await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.bus.stop()
+        await self.http.aclose()
+        await self.http_unrestricted.aclose()
+        await self.db.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    load_handlers()
+    storage.configure(load_master_key(settings))
+    guarded, unrestricted = make_clients(settings.http_timeout_seconds)
+    runtime = Runtime(
+        settings=settings,
+        db=Database(settings.database_url),
+        bus=make_bus(settings.redis_url),
+        http=guarded,
+        http_unrestricted=unrestricted,
+    )
+    runtime.db.on_commit(runtime._after_commit)
+    return runtime

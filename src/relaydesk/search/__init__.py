@@ -1,0 +1,1 @@
+"""Search over personal data through blind token digests (see relaydesk.search.index)."""
