@@ -18,13 +18,16 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from relaydesk.db.base import utcnow
-from relaydesk.jobs.registry import JobContext, PermanentError, RetryLater, get_handler
+from relaydesk.jobs.outbox import enqueue
+from relaydesk.jobs.registry import JobContext, PermanentError, RetryLater, get_handler, periodic_jobs
 from relaydesk.models.jobs import Job
 
 if TYPE_CHECKING:
@@ -57,6 +60,7 @@ class Dispatcher:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -64,11 +68,12 @@ class Dispatcher:
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="job-dispatcher")
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="job-leases")
+        self._scheduler = asyncio.create_task(self._schedule_periodic(), name="job-scheduler")
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in (self._task, self._heartbeat):
+        for task in (self._task, self._heartbeat, self._scheduler):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -139,6 +144,28 @@ class Dispatcher:
                 .execution_options(synchronize_session=False)
             )
             return list(result.scalars())
+
+    async def enqueue_periodic(self, now: float | None = None) -> int:
+        """Enqueue each periodic job for the current period; the idempotency key makes it once per period."""
+        now = time.time() if now is None else now
+        added = 0
+        for kind, every in periodic_jobs().items():
+            key = f"{kind}@{int(now // every)}"
+            try:
+                async with self.runtime.db.write() as session:
+                    await enqueue(session, kind, {}, workspace_id=None, idempotency_key=key, max_attempts=3)
+                added += 1
+            except IntegrityError:
+                pass  # another process enqueued it first
+        return added
+
+    async def _schedule_periodic(self) -> None:
+        while True:
+            try:
+                await self.enqueue_periodic()
+            except Exception:
+                log.warning("scheduling periodic jobs failed", exc_info=True)
+            await asyncio.sleep(5.0)
 
     async def _renew_leases(self) -> None:
         interval = max(0.5, self.runtime.settings.job_lease_seconds / 3)

@@ -48,6 +48,23 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+_periodic: dict[str, float] = {}
+
+
+def periodic(kind: str, every_seconds: float) -> Callable[[Handler], Handler]:
+    """A handler the dispatchers enqueue every `every_seconds`, once per period across all processes."""
+
+    def register(fn: Handler) -> Handler:
+        _periodic[kind] = every_seconds
+        return handler(kind)(fn)
+
+    return register
+
+
+def periodic_jobs() -> dict[str, float]:
+    return dict(_periodic)
+
+
 def get_handler(kind: str) -> Handler | None:
     return _handlers.get(kind)
 

@@ -30,7 +30,7 @@ async def hydrate(session: AsyncSession, messages: list[Message]) -> list[dict[s
     names: dict[uuid.UUID, str] = {}
     if user_ids:
         names = dict(
-            (await session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids)))).tuples().all()
+            (await session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids)))).all()
         )
     return [
         message_json(m, attachments[m.id], names.get(m.sender_user_id) if m.sender_user_id else None)

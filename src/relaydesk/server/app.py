@@ -35,12 +35,18 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, *, manage_runtime: bool = True
+) -> Litestar:
+    """`manage_runtime=False` leaves starting and stopping the runtime to the caller (tests share one)."""
     settings = settings or (runtime.settings if runtime else load_settings())
     runtime = runtime or build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if not manage_runtime:
+            yield
+            return
         await runtime.start(with_dispatcher=settings.inprocess_worker)
         try:
             yield

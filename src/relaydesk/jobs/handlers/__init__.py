@@ -1,5 +1,5 @@
 """Every job handler module; importing this package registers them all."""
 
-from relaydesk.jobs.handlers import inbound, outbound
+from relaydesk.jobs.handlers import inbound, maintenance, outbound
 
-__all__ = ["inbound", "outbound"]
+__all__ = ["inbound", "maintenance", "outbound"]

@@ -1,0 +1,3 @@
+"""Fixtures for every test in the repository, including the ones beside each channel adapter."""
+
+pytest_plugins = ["tests.support.fixtures"]
