@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from litestar import Request, post
 
 from relaydesk.actions.conversations import assign, change_status, set_labels, set_priority
 from relaydesk.actions.inboxes import create_inbox
@@ -16,11 +18,17 @@ from relaydesk.actions.messages import post_message, receive_incoming
 from relaydesk.actions.workspaces import add_member, create_user, create_workspace
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow
+from relaydesk.errors import NotAuthenticated
+from relaydesk.models.inboxes import Inbox
 from relaydesk.models.workspaces import Workspace
+from relaydesk.outbound.signing import SignatureError, verify
+from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
 
 DEMO_SLUG = "acme-demo"
+DEMO_INTEGRATOR_PATH = "/demo/integrator-webhook"
 LOGIN_FILE = Path(".relaydesk/demo-login.txt")
+log = logging.getLogger(__name__)
 
 _CUSTOMERS = [
     (
@@ -152,3 +160,34 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
     LOGIN_FILE.write_text(f"admin@acme.example\n{password}\n")
     LOGIN_FILE.chmod(0o600)
     return DemoLogin("admin@acme.example", password)
+
+
+@post(DEMO_INTEGRATOR_PATH, include_in_schema=False, status_code=200)
+async def integrator_webhook(request: Request, runtime: Runtime) -> dict[str, str]:
+    """Plays the integrator's endpoint in demo mode, so agent replies on the API inbox show as delivered.
+
+    It checks the Standard Webhooks signature with the demo inbox's outbound secret, as a real integrator
+    must; a forged call gets 401.
+    """
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    async with runtime.db.read() as session:
+        inboxes = (
+            (
+                await session.execute(
+                    sa.select(Inbox)
+                    .join(Workspace, Workspace.id == Inbox.workspace_id)
+                    .where(Workspace.slug == DEMO_SLUG, Inbox.channel_type == "api")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for inbox in inboxes:
+        try:
+            verify(storage.read_inbox_credentials(inbox)["outbound_secret"], headers, body)
+        except (SignatureError, KeyError):
+            continue
+        log.info("demo integrator received message %s", headers.get("webhook-id"))
+        return {"status": "received"}
+    raise NotAuthenticated("signature does not match the demo inbox")

@@ -66,6 +66,10 @@ def create_app(
         dependencies={"principal": Provide(provide_principal)},
     )
     route_handlers: list = [health, receive_webhook, api]
+    if settings.demo:
+        from relaydesk.demo import integrator_webhook
+
+        route_handlers.append(integrator_webhook)
     try:
         from relaydesk.web import ROUTE_HANDLERS as WEB_HANDLERS
 
