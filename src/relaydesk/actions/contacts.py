@@ -25,13 +25,20 @@ async def _new_contact(
     email: str | None,
     phone: str | None,
     custom_attributes: dict[str, Any] | None,
+    notes: str | None = None,
 ) -> Contact:
     if email is not None and email.strip() and "@" not in email:
         raise InvalidInput("email is not an e-mail address")
     contact = Contact(workspace_id=workspace_id, custom_attributes={})
     session.add(contact)
     await storage.write_contact(
-        session, contact, name=name, email=email, phone=phone, custom_attributes=custom_attributes or {}
+        session,
+        contact,
+        name=name,
+        email=email,
+        phone=phone,
+        custom_attributes=custom_attributes or {},
+        notes=notes,
     )
     await session.flush()
     return contact
@@ -45,9 +52,16 @@ async def create_contact(
     email: str | None = None,
     phone: str | None = None,
     custom_attributes: dict[str, Any] | None = None,
+    notes: str | None = None,
 ) -> Contact:
     contact = await _new_contact(
-        session, workspace_id, name=name, email=email, phone=phone, custom_attributes=custom_attributes
+        session,
+        workspace_id,
+        name=name,
+        email=email,
+        phone=phone,
+        custom_attributes=custom_attributes,
+        notes=notes,
     )
     await emit(session, workspace_id, "contact.created", {"contact_id": str(contact.id)})
     return contact

@@ -104,3 +104,10 @@ async def record_inbox_health(
     if error is not None:
         inbox.last_error = error[:500]
         inbox.last_error_at = utcnow()
+
+
+async def delete_inbox(session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID) -> None:
+    """Delete the inbox with its conversations and messages (the database cascades)."""
+    inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    await session.delete(inbox)
+    await emit(session, workspace_id, "inbox.deleted", {"inbox_id": str(inbox_id)})

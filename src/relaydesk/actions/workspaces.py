@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.auth.passwords import hash_password
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
-from relaydesk.errors import Conflict, Forbidden, InvalidInput
+from relaydesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User, UserSession
 from relaydesk.models.workspaces import ROLES, Membership, Workspace
 from relaydesk.realtime.events import emit
@@ -145,3 +145,30 @@ async def reactivate_member(
     membership.deactivated_at = None
     await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "active": True})
     return membership
+
+
+async def update_workspace(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    settings: dict[str, object] | None = None,
+) -> Workspace:
+    """Rename and/or merge settings (a key set to None is removed, falling back to its default)."""
+    workspace = await get_scoped_workspace(session, workspace_id)
+    if name is not None:
+        if not name.strip() or len(name) > 200:
+            raise InvalidInput("workspace name must be 1-200 characters")
+        workspace.name = name.strip()
+    if settings:
+        merged = {**workspace.settings, **settings}
+        workspace.settings = {k: v for k, v in merged.items() if v is not None}
+    await emit(session, workspace_id, "workspace.updated", {"workspace_id": str(workspace_id)})
+    return workspace
+
+
+async def get_scoped_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace:
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found")
+    return workspace

@@ -1,0 +1,150 @@
+"""Inboxes (one per connected channel): agents list them, admins connect, configure and remove them.
+
+Only admins see an inbox's secrets (signing keys, provider credentials); everyone sees the webhook URL a
+provider must call and the health line (last event received, last error).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+from litestar import delete, get, patch, post
+
+from relaydesk.actions import inboxes as inbox_actions
+from relaydesk.api.serializers import iso
+from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
+from relaydesk.auth.guards import requires_admin, requires_agent
+from relaydesk.auth.principal import Principal
+from relaydesk.db.scoping import get_scoped
+from relaydesk.errors import InvalidInput
+from relaydesk.models.inboxes import Inbox
+from relaydesk.privacy import storage
+from relaydesk.runtime import Runtime
+
+ChannelType = Literal["api", "widget", "email", "whatsapp", "messenger", "instagram", "telegram", "sms"]
+MAX_SETTINGS_BYTES = 16_384
+
+
+class InboxCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    channel_type: ChannelType
+    settings: dict[str, Any] = {}
+    # Provider credentials (bot tokens, app secrets); sealed at rest, shown to admins only.
+    credentials: dict[str, str] = {}
+
+
+class InboxUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    # Merged into the current settings.
+    settings: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class SecretRotation(msgspec.Struct, forbid_unknown_fields=True):
+    which: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] = "inbound_secret"
+
+
+def _check_size(value: dict[str, Any], what: str) -> None:
+    if len(json.dumps(value)) > MAX_SETTINGS_BYTES:
+        raise InvalidInput(f"{what} is larger than {MAX_SETTINGS_BYTES} bytes")
+
+
+def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(inbox.id),
+        "name": inbox.name,
+        "channel_type": inbox.channel_type,
+        "public_id": inbox.public_id,
+        "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
+        "settings": inbox.settings,
+        "is_active": inbox.is_active,
+        "health": {
+            "last_event_at": iso(inbox.last_event_at),
+            "last_error": inbox.last_error,
+            "last_error_at": iso(inbox.last_error_at),
+        },
+        "created_at": iso(inbox.created_at),
+    }
+    if with_secrets:
+        body["secrets"] = storage.read_inbox_credentials(inbox)
+    return body
+
+
+def _json(inbox: Inbox, principal: Principal, runtime: Runtime) -> dict[str, Any]:
+    return inbox_json(inbox, runtime.settings.base_url, with_secrets=principal.has_role("admin"))
+
+
+@get("/inboxes", guards=[requires_agent])
+async def inboxes_index(
+    principal: Principal, runtime: Runtime, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        rows, next_cursor = await keyset_page(
+            session,
+            sa.select(Inbox).where(Inbox.workspace_id == principal.workspace_id),
+            id_column=Inbox.id,
+            cursor=cursor,
+            limit=limit,
+        )
+    return {"items": [_json(i, principal, runtime) for i in rows], "next_cursor": next_cursor}
+
+
+@get("/inboxes/{inbox_id:uuid}", guards=[requires_agent])
+async def inboxes_show(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        return _json(await get_scoped(session, Inbox, principal.workspace_id, inbox_id), principal, runtime)
+
+
+@post("/inboxes", guards=[requires_admin])
+async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runtime) -> dict[str, Any]:
+    """New inboxes of the API channel get fresh inbound and outbound signing secrets."""
+    _check_size(data.settings, "settings")
+    _check_size(data.credentials, "credentials")
+    async with runtime.db.write() as session:
+        inbox = await inbox_actions.create_inbox(
+            session,
+            principal.workspace_id,
+            name=data.name,
+            channel_type=data.channel_type,
+            settings=data.settings,
+            credentials=data.credentials,
+        )
+        return _json(inbox, principal, runtime)
+
+
+@patch("/inboxes/{inbox_id:uuid}", guards=[requires_admin])
+async def inboxes_update(
+    inbox_id: uuid.UUID, data: InboxUpdate, principal: Principal, runtime: Runtime
+) -> dict[str, Any]:
+    fields = changes(data)
+    if "settings" in fields:
+        _check_size(fields["settings"], "settings")
+    async with runtime.db.write() as session:
+        inbox = await inbox_actions.update_inbox(session, principal.workspace_id, inbox_id, **fields)
+        if "settings" in fields:
+            _check_size(inbox.settings, "settings")
+        return _json(inbox, principal, runtime)
+
+
+@post("/inboxes/{inbox_id:uuid}/rotate-secret", guards=[requires_admin], status_code=200)
+async def inboxes_rotate_secret(
+    inbox_id: uuid.UUID, data: SecretRotation, principal: Principal, runtime: Runtime
+) -> dict[str, Any]:
+    """Replace one signing secret (`inbound_secret` by default); the old one stops working at once."""
+    async with runtime.db.write() as session:
+        inbox = await inbox_actions.rotate_secret(session, principal.workspace_id, inbox_id, data.which)
+        return _json(inbox, principal, runtime)
+
+
+@delete("/inboxes/{inbox_id:uuid}", guards=[requires_admin])
+async def inboxes_delete(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
+    """Removes the inbox with its conversations and messages; deactivate it instead to keep history."""
+    async with runtime.db.write() as session:
+        await inbox_actions.delete_inbox(session, principal.workspace_id, inbox_id)
+
+
+ROUTES = [inboxes_index, inboxes_show, inboxes_create, inboxes_update, inboxes_rotate_secret, inboxes_delete]
