@@ -120,6 +120,11 @@ async def receive_incoming(
         conv.snoozed_until = None
     await emit(session, inbox.workspace_id, "message.created", message_state(msg))
     await emit(session, inbox.workspace_id, "conversation.updated", _conv_summary(conv, "message"))
+    if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
+        await enqueue(
+            session, "ai.on_message", {"message_id": str(msg.id)}, workspace_id=inbox.workspace_id,
+            idempotency_key=f"ai:{msg.id}",
+        )
     return msg, True
 
 

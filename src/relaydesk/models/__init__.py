@@ -1,11 +1,13 @@
 """All tables; importing this module registers every model on the shared metadata."""
 
+from relaydesk.models.ai import AiContactPreference, AiConversationState, AiDecision, AiSettings
 from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.models.conversations import Conversation, ConversationLabel, Label
 from relaydesk.models.events import Event
 from relaydesk.models.inbound import InboundEvent
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.jobs import Job
+from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.search import SearchToken
@@ -14,6 +16,10 @@ from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import Membership, Team, TeamMember, Workspace
 
 __all__ = [
+    "AiContactPreference",
+    "AiConversationState",
+    "AiDecision",
+    "AiSettings",
     "ApiToken",
     "Attachment",
     "AttributeDefinition",
@@ -27,6 +33,8 @@ __all__ = [
     "Inbox",
     "Invitation",
     "Job",
+    "KnowledgeArticle",
+    "KnowledgeChunk",
     "Label",
     "Membership",
     "Message",

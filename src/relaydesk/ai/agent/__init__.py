@@ -1,0 +1,1 @@
+"""The automated agent: settings, policy, redaction, auto-reply with citations, handoff, assist."""

@@ -1,0 +1,1 @@
+"""Knowledge base processing: import (Markdown, HTML, CSV), chunking, and hybrid retrieval."""

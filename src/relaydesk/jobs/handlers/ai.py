@@ -1,0 +1,161 @@
+"""`ai.on_message`: the automated agent's turn after a customer's message.
+
+Three steps so no database transaction is held while a model runs: read what the decision needs,
+decide (retrieval, models, maybe an LLM call), then write the outcome through actions.ai.apply_plan,
+which re-checks that the AI is still wanted there (an agent may have stepped in meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from relaydesk.actions import ai as ai_actions
+from relaydesk.ai.agent import understanding
+from relaydesk.ai.agent.autoreply import Situation, Turn, decide
+from relaydesk.ai.agent.settings import Effective
+from relaydesk.ai.agent.summary import extractive_summary
+from relaydesk.ai.knowledge.retrieval import retrieve
+from relaydesk.ai.providers.factory import build_provider
+from relaydesk.ai.providers.local import LocalProvider
+from relaydesk.errors import Conflict
+from relaydesk.jobs.registry import JobContext, handler
+from relaydesk.models.ai import AiConversationState, AiDecision
+from relaydesk.models.contacts import Contact
+from relaydesk.models.conversations import Conversation
+from relaydesk.models.messages import Message
+from relaydesk.privacy import storage
+
+HISTORY = 20
+
+
+@dataclass
+class _Loaded:
+    workspace_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    settings: Effective
+    api_key: str | None
+    situation: Situation
+
+
+async def _load(ctx: JobContext) -> _Loaded | None:
+    message_id = uuid.UUID(ctx.payload["message_id"])
+    async with ctx.runtime.db.read() as session:
+        msg = await session.get(Message, message_id)
+        if msg is None or msg.message_type != "incoming":
+            return None
+        ws = msg.workspace_id
+        conv = await session.get(Conversation, msg.conversation_id)
+        if conv is None or conv.status == "resolved":
+            return None
+        settings, api_key = await ai_actions.effective_settings(session, ws, conv.inbox_id)
+        if not (settings["enabled"] and settings["auto_reply"]):
+            return None
+        state = (
+            await session.execute(
+                sa.select(AiConversationState).where(
+                    AiConversationState.workspace_id == ws, AiConversationState.conversation_id == conv.id
+                )
+            )
+        ).scalar_one_or_none()
+        if state is not None and (state.ai_off or state.handed_off_at is not None):
+            return None
+        if await ai_actions.contact_ai_off(session, ws, conv.contact_id):
+            return None
+        done = (
+            await session.execute(
+                sa.select(AiDecision.id).where(AiDecision.workspace_id == ws, AiDecision.message_id == msg.id)
+            )
+        ).first()
+        if done is not None:
+            return None
+        rows = (
+            (
+                await session.execute(
+                    sa.select(Message)
+                    .where(
+                        Message.workspace_id == ws,
+                        Message.conversation_id == conv.id,
+                        Message.message_type.in_(("incoming", "outgoing")),
+                    )
+                    .order_by(Message.created_at.desc(), Message.id.desc())
+                    .limit(HISTORY)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rows = list(reversed(rows))
+        if (
+            rows
+            and rows[-1].id != msg.id
+            and any(r.message_type == "incoming" and r.created_at > msg.created_at for r in rows)
+        ):
+            return None  # a newer customer message arrived: its own job answers with the whole context
+        if any(r.message_type == "outgoing" and r.sender_kind == "agent" for r in rows):
+            return None  # a person is handling this conversation
+        history = [
+            Turn(
+                "customer" if r.message_type == "incoming" else r.sender_kind,
+                storage.read_message_content(r) or "",
+                str(r.id),
+            )
+            for r in rows
+            if r.id != msg.id and r.created_at <= msg.created_at
+        ]
+        last_action = (
+            await session.execute(
+                sa.select(AiDecision.action)
+                .where(AiDecision.workspace_id == ws, AiDecision.conversation_id == conv.id)
+                .order_by(AiDecision.created_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        contact = await session.get(Contact, conv.contact_id)
+        name = storage.read_contact(contact).name if contact is not None else None
+        situation = Situation(
+            settings=settings,
+            message_id=str(msg.id),
+            text=storage.read_message_content(msg) or "",
+            history=history,
+            clarify_count=state.clarify_count if state else 0,
+            offered=bool(state and state.handoff_offered_at),
+            last_ai_action=last_action,
+            contact_name=name,
+        )
+    return _Loaded(ws, conv.id, msg.id, settings, api_key, situation)
+
+
+@handler("ai.on_message")
+async def on_message(ctx: JobContext) -> None:
+    loaded = await _load(ctx)
+    if loaded is None or not loaded.situation.text.strip():
+        return
+    embed = understanding.embed
+    local = LocalProvider(embed)
+    provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.runtime.http_unrestricted)
+
+    async def search(query: str):  # type: ignore[no-untyped-def]
+        async with ctx.runtime.db.read() as session:
+            return await retrieve(session, loaded.workspace_id, query, embed)
+
+    loaded.situation.intent = await asyncio.to_thread(understanding.detect_intent, loaded.situation.text)
+    plan = await decide(loaded.situation, search, provider, embed, understanding.sentiment, fallback=local)
+    summary: list[str] = []
+    if plan.action == "handoff":
+        customer = [t.text for t in loaded.situation.history if t.role == "customer"] + [
+            loaded.situation.text
+        ]
+        summary = extractive_summary(customer, embed)
+    async with ctx.runtime.db.write() as session:
+        conv = await session.get(Conversation, loaded.conversation_id)
+        if conv is None:
+            return
+        try:
+            await ai_actions.apply_plan(session, conv, loaded.message_id, plan, loaded.settings, summary)
+        except Conflict:
+            return  # switched off or handed off while we were thinking: say nothing
