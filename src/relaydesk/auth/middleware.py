@@ -82,6 +82,8 @@ async def principal_from_session(runtime, raw: str) -> Principal | None:  # type
     if row is None:
         return None
     sess, membership, user = row
+    if sess.stage != "full":
+        return None  # half-logged-in (second factor or 2FA enrolment pending): no API access
     if is_expired(sess, runtime.settings, now) or not (membership.is_active and user.is_active):
         async with runtime.db.write() as session:
             await session.execute(sa.delete(UserSession).where(UserSession.id_hash == id_hash))

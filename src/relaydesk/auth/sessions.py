@@ -41,6 +41,7 @@ async def start_session(
     ip: str | None,
     user_agent: str | None,
     replaces: str | None = None,
+    stage: str = "full",
 ) -> str:
     """Create a session and return the raw id for the cookie; `replaces` (a raw id) is deleted (rotation)."""
     if replaces:
@@ -58,6 +59,7 @@ async def start_session(
             expires_at=now + dt.timedelta(seconds=settings.session_absolute_seconds),
             ip=ip,
             user_agent=(user_agent or "")[:300],
+            stage=stage,
         )
     )
     return raw

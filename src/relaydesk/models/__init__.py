@@ -11,7 +11,7 @@ from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.search import SearchToken
-from relaydesk.models.users import ApiToken, Invitation, User, UserSession
+from relaydesk.models.users import ApiToken, Invitation, RecoveryCode, User, UserSession
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import Membership, Team, TeamMember, Workspace
 
@@ -38,6 +38,7 @@ __all__ = [
     "Label",
     "Membership",
     "Message",
+    "RecoveryCode",
     "SearchToken",
     "Team",
     "TeamMember",

@@ -21,6 +21,11 @@ class User(IdMixin, CreatedMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[dt.datetime | None]
+    # TOTP second factor: the shared secret sealed by privacy.storage.seal_secret, set while enrolling and
+    # kept once confirmed (`totp_enabled_at`); the last accepted time step refuses replays.
+    totp_secret: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    totp_enabled_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class ApiToken(IdMixin, CreatedMixin, WorkspaceScoped, Base):
@@ -52,6 +57,19 @@ class UserSession(CreatedMixin, Base):
     expires_at: Mapped[dt.datetime]
     ip: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    # "full" sessions reach the app; "mfa" waits for the second factor, "enrol" may only set up 2FA.
+    stage: Mapped[str] = mapped_column(sa.String(10), default="full")
+    # When the password was last re-entered: sensitive changes need it to be recent.
+    reauth_at: Mapped[dt.datetime | None]
+
+
+class RecoveryCode(IdMixin, CreatedMixin, Base):
+    """One single-use 2FA recovery code; only its SHA-256 is kept (see auth/totp.py for why not argon2)."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 
 
 class Invitation(IdMixin, CreatedMixin, WorkspaceScoped, Base):

@@ -1,0 +1,408 @@
+"""Admin pages: inboxes, people and invitations, teams, labels, canned responses, custom attributes,
+workspace settings, API tokens and outgoing webhooks.
+
+Each section is one GET page and one POST endpoint `/admin/{section}/{op}`; writes go through the actions,
+then the browser is redirected back (POST/redirect/GET), except when a secret is shown once (new token,
+invitation link, webhook secret), which is rendered directly and never stored in clear.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from relaydesk.actions import inboxes as inbox_actions
+from relaydesk.actions import invitations, library, people, webhooks, workspaces
+from relaydesk.api.serializers import iso
+from relaydesk.db.scoping import get_scoped
+from relaydesk.errors import DomainError, Forbidden, InvalidInput
+from relaydesk.models.conversations import Label
+from relaydesk.models.inboxes import CHANNEL_TYPES, Inbox
+from relaydesk.models.library import ATTRIBUTE_TYPES, AttributeDefinition, CannedResponse
+from relaydesk.models.users import ApiToken, Invitation, User
+from relaydesk.models.webhooks import WebhookEndpoint
+from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
+from relaydesk.privacy import storage
+from relaydesk.runtime import Runtime
+from relaydesk.web.render import WebContext, check_form, page, web_context
+
+SECTIONS = [
+    ("inboxes", "Inboxes"),
+    ("people", "People"),
+    ("teams", "Teams"),
+    ("labels", "Labels"),
+    ("canned", "Canned responses"),
+    ("attributes", "Custom attributes"),
+    ("settings", "Workspace settings"),
+    ("tokens", "API tokens"),
+    ("webhooks", "Outgoing webhooks"),
+]
+
+
+def _uuid(form: dict[str, Any], key: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(form.get(key, "")))
+    except ValueError:
+        raise InvalidInput(f"{key} is missing or not an id") from None
+
+
+def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
+    creds = storage.read_inbox_credentials(inbox)
+    return {
+        "id": str(inbox.id),
+        "name": inbox.name,
+        "channel_type": inbox.channel_type,
+        "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
+        "secret": creds.get("inbound_secret") or creds.get("webhook_secret") or creds.get("app_secret"),
+        "settings": inbox.settings,
+        "is_active": inbox.is_active,
+        "last_event_at": iso(inbox.last_event_at),
+        "last_error": inbox.last_error,
+        "last_error_at": iso(inbox.last_error_at),
+    }
+
+
+async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict[str, Any]:
+    ws = ctx.workspace.id
+    async with runtime.db.read() as session:
+
+        async def rows(stmt: Any) -> list[Any]:
+            return list((await session.execute(stmt)).scalars())
+
+        if section == "inboxes":
+            inboxes = await rows(sa.select(Inbox).where(Inbox.workspace_id == ws).order_by(Inbox.name))
+            return {
+                "inboxes": [inbox_row(i, runtime.settings.base_url) for i in inboxes],
+                "channel_types": CHANNEL_TYPES,
+            }
+        if section == "people":
+            members = (
+                await session.execute(
+                    sa.select(Membership, User)
+                    .join(User, User.id == Membership.user_id)
+                    .where(Membership.workspace_id == ws)
+                    .order_by(User.name)
+                )
+            ).all()
+            invites = await rows(
+                sa.select(Invitation)
+                .where(Invitation.workspace_id == ws, Invitation.accepted_at.is_(None))
+                .order_by(Invitation.created_at.desc())
+            )
+            return {"members": members, "invitations": invites, "roles": ROLES}
+        if section == "teams":
+            teams = await rows(sa.select(Team).where(Team.workspace_id == ws).order_by(Team.name))
+            links = (
+                await session.execute(
+                    sa.select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.workspace_id == ws)
+                )
+            ).all()
+            people_rows = (
+                await session.execute(
+                    sa.select(User.id, User.name)
+                    .join(Membership, Membership.user_id == User.id)
+                    .where(Membership.workspace_id == ws, Membership.is_active.is_(True))
+                    .order_by(User.name)
+                )
+            ).all()
+            team_members: dict[uuid.UUID, set[uuid.UUID]] = {t.id: set() for t in teams}
+            for team_id, user_id in links:
+                team_members.setdefault(team_id, set()).add(user_id)
+            return {"teams": teams, "team_members": team_members, "people": people_rows}
+        if section == "labels":
+            return {
+                "labels": await rows(sa.select(Label).where(Label.workspace_id == ws).order_by(Label.name))
+            }
+        if section == "canned":
+            return {
+                "canned": await rows(
+                    sa.select(CannedResponse)
+                    .where(CannedResponse.workspace_id == ws)
+                    .order_by(CannedResponse.short_code)
+                )
+            }
+        if section == "attributes":
+            return {
+                "attributes": await rows(
+                    sa.select(AttributeDefinition)
+                    .where(AttributeDefinition.workspace_id == ws)
+                    .order_by(AttributeDefinition.applies_to, AttributeDefinition.key)
+                ),
+                "value_types": ATTRIBUTE_TYPES,
+            }
+        if section == "settings":
+            return {"settings": ctx.workspace.settings or {}, "roles": ROLES}
+        if section == "tokens":
+            stmt = (
+                sa.select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.workspace_id == ws)
+                .order_by(ApiToken.created_at.desc())
+            )
+            return {"tokens": (await session.execute(stmt)).all()}
+        if section == "webhooks":
+            return {
+                "endpoints": await rows(
+                    sa.select(WebhookEndpoint)
+                    .where(WebhookEndpoint.workspace_id == ws)
+                    .order_by(WebhookEndpoint.created_at)
+                )
+            }
+    raise InvalidInput("unknown admin section")
+
+
+async def _render(
+    request: Request, runtime: Runtime, ctx: WebContext, section: str, *, status: int = 200, **extra: Any
+) -> Response[Any]:
+    data = await _section_data(section, ctx, runtime)
+    return page(
+        request,
+        f"admin/{section}.html",
+        ctx=ctx,
+        status=status,
+        sections=SECTIONS,
+        section=section,
+        **data,
+        **extra,
+    )
+
+
+async def _admin_ctx(request: Request, runtime: Runtime) -> WebContext | Response[Any]:
+    ctx = await web_context(request, runtime)
+    if isinstance(ctx, WebContext) and not ctx.has_role("admin"):
+        return page(request, "forbidden.html", ctx=ctx, status=403)
+    return ctx
+
+
+@get("/admin", include_in_schema=False)
+async def admin_home() -> Redirect:
+    return Redirect("/admin/inboxes")
+
+
+@get("/admin/{section:str}", include_in_schema=False)
+async def admin_section(section: str, request: Request, runtime: Runtime) -> Response[Any]:
+    if section not in dict(SECTIONS):
+        return Response({"error": {"code": "not_found", "message": "no such admin page"}}, status_code=404)
+    ctx = await _admin_ctx(request, runtime)
+    if not isinstance(ctx, WebContext):
+        return ctx
+    return await _render(request, runtime, ctx, section)
+
+
+@get("/admin/inboxes/health", include_in_schema=False)
+async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
+    """The health lines, fetched by the admin page when an event says an inbox saw traffic (no polling)."""
+    ctx = await _admin_ctx(request, runtime)
+    if not isinstance(ctx, WebContext):
+        return Response({"error": {"code": "forbidden", "message": "admins only"}}, status_code=403)
+    async with runtime.db.read() as session:
+        inboxes = (
+            await session.execute(sa.select(Inbox).where(Inbox.workspace_id == ctx.workspace.id))
+        ).scalars()
+        items = [
+            {
+                "id": str(i.id),
+                "last_event_at": iso(i.last_event_at),
+                "last_error": i.last_error,
+                "last_error_at": iso(i.last_error_at),
+            }
+            for i in inboxes
+        ]
+    return Response({"items": items}, headers={"cache-control": "no-store"})
+
+
+Op = Callable[[Any, WebContext, dict[str, Any], Runtime], Awaitable[dict[str, Any] | None]]
+
+
+async def _inboxes_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    settings = {"webhook_url": f["webhook_url"].strip()} if f.get("webhook_url", "").strip() else {}
+    await inbox_actions.create_inbox(
+        s, ctx.workspace.id, name=f.get("name", ""), channel_type=f.get("channel_type", ""), settings=settings
+    )
+
+
+async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    settings = {"webhook_url": f.get("webhook_url", "").strip() or None}
+    await inbox_actions.update_inbox(
+        s,
+        ctx.workspace.id,
+        _uuid(f),
+        name=f.get("name"),
+        settings=settings,
+        is_active=f.get("is_active") == "on",
+    )
+
+
+async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await inbox_actions.rotate_secret(s, ctx.workspace.id, _uuid(f), "inbound_secret")
+
+
+async def _people_invite(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    invitation, token = await invitations.invite(
+        s,
+        ctx.workspace.id,
+        f.get("email", ""),
+        f.get("role", "agent"),
+        invited_by=ctx.info.user.id,
+        actor_role=ctx.role,
+    )
+    return {"invite_link": f"{rt.settings.base_url}/invite/{token}", "invite_email": invitation.email}
+
+
+async def _people_revoke(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await invitations.revoke_invitation(s, ctx.workspace.id, _uuid(f))
+
+
+async def _people_role(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await workspaces.change_role(s, ctx.workspace.id, _uuid(f), f.get("role", ""), actor_role=ctx.role)
+
+
+async def _people_deactivate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    membership = await get_scoped(s, Membership, ctx.workspace.id, _uuid(f))
+    if membership.user_id == ctx.info.user.id:
+        raise Forbidden("you cannot deactivate yourself")
+    await workspaces.deactivate_member(s, ctx.workspace.id, membership.id, actor_role=ctx.role)
+
+
+async def _people_reactivate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await workspaces.reactivate_member(s, ctx.workspace.id, _uuid(f))
+
+
+async def _teams_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.create_team(s, ctx.workspace.id, f.get("name", ""), f.get("description", ""))
+
+
+async def _teams_members(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    ids = [uuid.UUID(v) for v in f.get("_members", [])]
+    await library.set_team_members(s, ctx.workspace.id, _uuid(f), ids)
+
+
+async def _teams_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.delete_team(s, ctx.workspace.id, _uuid(f))
+
+
+async def _labels_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.create_label(s, ctx.workspace.id, f.get("name", ""), f.get("color") or "#6b7280")
+
+
+async def _labels_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.delete_label(s, ctx.workspace.id, _uuid(f))
+
+
+async def _canned_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.create_canned_response(s, ctx.workspace.id, f.get("short_code", ""), f.get("content", ""))
+
+
+async def _canned_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.delete_canned_response(s, ctx.workspace.id, _uuid(f))
+
+
+async def _attributes_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.create_attribute_definition(
+        s,
+        ctx.workspace.id,
+        applies_to=f.get("applies_to", ""),
+        key=f.get("key", ""),
+        label=f.get("label", ""),
+        value_type=f.get("value_type", "text"),
+        is_personal=f.get("is_personal") == "on",
+    )
+
+
+async def _attributes_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await library.delete_attribute_definition(s, ctx.workspace.id, _uuid(f))
+
+
+async def _settings_save(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    roles = [r for r in f.get("_require_2fa_roles", []) if r in ROLES]
+    if ctx.role != "owner" and set(roles) != set((ctx.workspace.settings or {}).get("require_2fa_roles", [])):
+        raise Forbidden("only an owner can change the two-factor requirement")
+    await workspaces.update_workspace(
+        s,
+        ctx.workspace.id,
+        name=f.get("name"),
+        settings={
+            "require_2fa_roles": roles,
+            "allow_private_webhook_targets": f.get("allow_private_webhook_targets") == "on",
+        },
+    )
+
+
+async def _tokens_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    _, raw = await people.issue_api_token(s, ctx.workspace.id, ctx.info.user.id, f.get("name", ""))
+    return {"new_token": raw}
+
+
+async def _tokens_revoke(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await people.revoke_api_token(s, ctx.workspace.id, _uuid(f), None)
+
+
+async def _webhooks_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    types = [t.strip() for t in f.get("event_types", "").split(",") if t.strip()] or ["*"]
+    _, secret = await webhooks.create_endpoint(
+        s, ctx.workspace.id, url=f.get("url", ""), event_types=types, description=f.get("description", "")
+    )
+    return {"new_secret": secret}
+
+
+async def _webhooks_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await webhooks.delete_endpoint(s, ctx.workspace.id, _uuid(f))
+
+
+OPS: dict[tuple[str, str], Op] = {
+    ("inboxes", "create"): _inboxes_create,
+    ("inboxes", "update"): _inboxes_update,
+    ("inboxes", "rotate"): _inboxes_rotate,
+    ("people", "invite"): _people_invite,
+    ("people", "revoke"): _people_revoke,
+    ("people", "role"): _people_role,
+    ("people", "deactivate"): _people_deactivate,
+    ("people", "reactivate"): _people_reactivate,
+    ("teams", "create"): _teams_create,
+    ("teams", "members"): _teams_members,
+    ("teams", "delete"): _teams_delete,
+    ("labels", "create"): _labels_create,
+    ("labels", "delete"): _labels_delete,
+    ("canned", "create"): _canned_create,
+    ("canned", "delete"): _canned_delete,
+    ("attributes", "create"): _attributes_create,
+    ("attributes", "delete"): _attributes_delete,
+    ("settings", "save"): _settings_save,
+    ("tokens", "create"): _tokens_create,
+    ("tokens", "revoke"): _tokens_revoke,
+    ("webhooks", "create"): _webhooks_create,
+    ("webhooks", "delete"): _webhooks_delete,
+}
+
+
+@post("/admin/{section:str}/{op:str}", include_in_schema=False, status_code=303)
+async def admin_op(section: str, op: str, request: Request, runtime: Runtime) -> Response[Any]:
+    handler = OPS.get((section, op))
+    if handler is None:
+        return Response({"error": {"code": "not_found", "message": "no such admin action"}}, status_code=404)
+    ctx = await _admin_ctx(request, runtime)
+    if not isinstance(ctx, WebContext):
+        return ctx
+    await check_form(request, ctx.csrf)
+    raw_form = await request.form()
+    form: dict[str, Any] = {k: str(v) for k, v in raw_form.items()}
+    form["_members"] = raw_form.getall("members", [])
+    form["_require_2fa_roles"] = raw_form.getall("require_2fa_roles", [])
+    try:
+        async with runtime.db.write() as session:
+            shown_once = await handler(session, ctx, form, runtime)
+    except DomainError as exc:
+        return await _render(request, runtime, ctx, section, status=exc.status, error=exc.message)
+    if shown_once:
+        fresh = await web_context(request, runtime)
+        assert isinstance(fresh, WebContext)
+        return await _render(request, runtime, fresh, section, status=201, **shown_once)
+    return Redirect(f"/admin/{section}?done={op}", status_code=303)
+
+
+ROUTES = [admin_home, inbox_health, admin_section, admin_op]

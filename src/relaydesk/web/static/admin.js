@@ -1,0 +1,47 @@
+// Admin pages: copy/reveal buttons, and the live inbox health line. The health line refreshes when the
+// workspace event stream reports traffic (a message arrived, an inbox changed); it never polls.
+import { api } from "./common.js";
+import { LiveEvents } from "./realtime.js";
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-reveal]");
+  if (!button) return;
+  const input = document.querySelector(button.dataset.reveal);
+  input.type = input.type === "password" ? "text" : "password";
+  button.textContent = input.type === "password" ? "Show" : "Hide";
+});
+
+function renderHealth(item) {
+  const cell = document.getElementById(`health-${item.id}`);
+  if (!cell) return;
+  const event = cell.querySelector(".last-event");
+  const error = cell.querySelector(".last-error");
+  event.textContent = item.last_event_at
+    ? `Last event received ${new Date(item.last_event_at).toLocaleString()}`
+    : "No event received yet";
+  error.textContent = item.last_error
+    ? `Last error ${new Date(item.last_error_at).toLocaleString()}: ${item.last_error}`
+    : "No errors";
+  error.classList.toggle("health-error", Boolean(item.last_error));
+}
+
+for (const time of document.querySelectorAll(".health time")) {
+  time.textContent = new Date(time.dateTime).toLocaleString();
+}
+
+if (document.querySelector("[data-inbox]")) {
+  let timer = null;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const data = await api("GET", "/admin/inboxes/health");
+      data.items.forEach(renderHealth);
+    }, 100);
+  };
+  new LiveEvents({
+    after: null,
+    onEvent: (e) => {
+      if (e.type.startsWith("message.") || e.type.startsWith("inbox.") || e.type.startsWith("conversation.")) refresh();
+    },
+  }).connect();
+}
