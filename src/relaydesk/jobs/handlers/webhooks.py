@@ -36,9 +36,12 @@ def _lease(ctx: JobContext) -> dt.timedelta:
     return dt.timedelta(seconds=2 * ctx.runtime.settings.http_timeout_seconds + 30)
 
 
-def deliver_key(endpoint_id: uuid.UUID, last_seq: int, failures: int) -> str:
-    """One delivery job per endpoint state: the pump re-enqueues only after progress or a failure."""
-    return f"webhooks.deliver:{endpoint_id}:{last_seq}:{failures}"
+def deliver_key(endpoint_id: uuid.UUID, last_seq: int, trigger: uuid.UUID) -> str:
+    """At most one delivery job per endpoint position and triggering job (pump run or previous batch).
+
+    Order does not rest on this key but on the endpoint lease: a second job for the same endpoint waits.
+    """
+    return f"webhooks.deliver:{endpoint_id}:{last_seq}:{trigger}"
 
 
 def webhook_body(event: Event) -> bytes:
@@ -63,7 +66,6 @@ async def pump(ctx: JobContext) -> None:
         due = (
             await session.execute(
                 sa.select(WebhookEndpoint.id, WebhookEndpoint.workspace_id, WebhookEndpoint.last_seq)
-                .add_columns(WebhookEndpoint.failure_count)
                 .join(Workspace, Workspace.id == WebhookEndpoint.workspace_id)
                 .where(
                     WebhookEndpoint.is_active.is_(True),
@@ -73,13 +75,13 @@ async def pump(ctx: JobContext) -> None:
                 )
             )
         ).all()
-        for endpoint_id, workspace_id, last_seq, failures in due:
+        for endpoint_id, workspace_id, last_seq in due:
             await enqueue(
                 session,
                 "webhooks.deliver",
                 {"endpoint_id": str(endpoint_id)},
                 workspace_id=workspace_id,
-                idempotency_key=deliver_key(endpoint_id, last_seq, failures),
+                idempotency_key=deliver_key(endpoint_id, last_seq, ctx.job.id),
                 max_attempts=3,
             )
 
@@ -159,6 +161,6 @@ async def deliver(ctx: JobContext) -> None:
                 "webhooks.deliver",
                 {"endpoint_id": str(endpoint_id)},
                 workspace_id=endpoint.workspace_id,
-                idempotency_key=deliver_key(endpoint_id, events[-1].seq, 0),
+                idempotency_key=deliver_key(endpoint_id, events[-1].seq, ctx.job.id),
                 max_attempts=3,
             )
