@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relaydesk.actions.workspaces import add_member
 from relaydesk.models import CannedResponse, Label, Team
 from tests.support.fixtures import count_rows
 
@@ -171,7 +172,7 @@ async def test_workspace_settings(client, make_workspace):
     assert reset.json()["settings"]["reply_window_hours"] == 24
 
 
-async def test_members_roles_and_deactivation(client, make_workspace):
+async def test_members_roles_and_deactivation(client, runtime, make_workspace):
     ws = await make_workspace()
     members = (await client.get(f"{API}/members", headers=ws.agent.headers)).json()["items"]
     by_role = {m["role"]: m for m in members}
@@ -203,6 +204,13 @@ async def test_members_roles_and_deactivation(client, make_workspace):
     assert on.json()["is_active"] is True
 
     other = await make_workspace("Other")
+    stranger = await client.post(
+        f"{API}/members", json={"email": other.agent.email}, headers=ws.admin.headers
+    )
+    assert stranger.status_code == 404  # not a colleague of the caller: invite instead
+    # The admin of `ws` also works in `other`: its people can be added directly.
+    async with runtime.db.write() as session:
+        await add_member(session, other.id, ws.admin.user_id, "agent")
     added = await client.post(
         f"{API}/members", json={"email": other.agent.email, "role": "agent"}, headers=ws.admin.headers
     )

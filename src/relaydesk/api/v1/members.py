@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import sqlalchemy as sa
+import sqlalchemy.orm
 from litestar import delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,15 +114,33 @@ async def members_show(membership_id: uuid.UUID, principal: Principal, runtime: 
 
 @post("/members", guards=[requires_admin])
 async def members_add(data: MemberAdd, principal: Principal, runtime: Runtime) -> dict[str, Any]:
-    """Add a person who already has a Relaydesk account; invite anyone else (`POST /invitations`)."""
+    """Add a colleague from another workspace the caller belongs to; invite anyone else (`POST /invitations`).
+
+    Adding any account by e-mail would let one workspace pull in (and learn the name of) people of another
+    without their consent, and would tell which addresses have accounts; so only people the caller already
+    works with can be added directly, and the refusal is the same whether the address exists or not.
+    """
     if data.role == "owner" and principal.role != "owner":
         raise Forbidden("only an owner can grant the owner role")
+    theirs = sa.orm.aliased(Membership)
+    mine = sa.orm.aliased(Membership)
     async with runtime.db.write() as session:
         user = (
-            await session.execute(sa.select(User).where(User.email == data.email.strip().lower()))
+            await session.execute(
+                sa.select(User)
+                .join(theirs, theirs.user_id == User.id)
+                .join(mine, mine.workspace_id == theirs.workspace_id)
+                .where(
+                    User.email == data.email.strip().lower(),
+                    User.is_active.is_(True),
+                    mine.user_id == principal.user_id,
+                    mine.is_active.is_(True),
+                )
+                .limit(1)
+            )
         ).scalar_one_or_none()
-        if user is None or not user.is_active:
-            raise NotFound("no active account with this e-mail; send an invitation instead")
+        if user is None:
+            raise NotFound("no colleague of yours has this e-mail address; send an invitation instead")
         m = await ws_actions.add_member(session, principal.workspace_id, user.id, data.role)
         return member_json(m, user)
 
