@@ -189,6 +189,12 @@ class Dispatcher:
         try:
             if handler is None:
                 raise PermanentError(f"no handler for job kind {job.kind!r}")
+            if job.attempts > self.max_attempts(job):
+                # Only a lapsed lease gets a job here: the processes running it died every time (a job
+                # that crashes its worker must not loop forever).
+                raise PermanentError(
+                    f"gave up after {job.attempts - 1} attempts; the last was abandoned by a worker that stopped"
+                )
             await handler(JobContext(self.runtime, job))
         except Exception as exc:
             await self._failed(job, exc)
@@ -213,10 +219,14 @@ class Dispatcher:
                 sa.update(Job).where(Job.id == job.id, Job.locked_by == self.worker_id).values(**values)
             )
 
+    def max_attempts(self, job: Job) -> int:
+        """The job's own limit if it was enqueued with one, else the configured `job_max_attempts`."""
+        return job.max_attempts if job.max_attempts is not None else self.runtime.settings.job_max_attempts
+
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         permanent = isinstance(exc, PermanentError)
-        if permanent or job.attempts >= job.max_attempts:
+        if permanent or job.attempts >= self.max_attempts(job):
             log.warning("job %s (%s) dead after %d attempts: %s", job.id, job.kind, job.attempts, error)
             await self._finish(job, state="dead", error=error)
             job.last_error = error

@@ -29,7 +29,8 @@ class Job(IdMixin, CreatedMixin, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(sa.String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
-    max_attempts: Mapped[int] = mapped_column(default=8)
+    # None: the `job_max_attempts` setting of the process that runs it; set only to override per job.
+    max_attempts: Mapped[int | None]
     run_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     locked_by: Mapped[str | None] = mapped_column(sa.String(120))
     locked_until: Mapped[dt.datetime | None]

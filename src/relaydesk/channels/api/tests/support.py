@@ -1,0 +1,184 @@
+"""Helpers for driving the API channel the way an integrator does: signed requests, replies, drains.
+
+Shared by the channel's own tests and by tests/jobs, tests/outbound and tests/realtime, which all need a
+conversation with an outgoing message to deliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.models import InboundEvent, Job, Message
+from relaydesk.outbound.signing import SignatureError, verify
+from relaydesk.runtime import Runtime
+from tests.support.webhook_receiver import Received, WebhookReceiver
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def fixture_bytes(name: str, **replace: str) -> bytes:
+    """A payload example from fixtures/, with placeholders such as the Relaydesk message id filled in."""
+    text = (FIXTURES / name).read_text()
+    for key, value in replace.items():
+        text = text.replace(key, value)
+    return text.encode()
+
+
+def fixture_json(name: str) -> dict[str, Any]:
+    return json.loads(fixture_bytes(name))
+
+
+async def post_signed(
+    client: httpx.AsyncClient,
+    ws: Any,
+    body: bytes | dict[str, Any],
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    public_id: str | None = None,
+) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = signed_request_headers(secret or ws.inbound_secret, raw, timestamp)
+    return await client.post(
+        f"/inbound/api/{public_id or ws.api_inbox_public_id}", content=raw, headers=headers
+    )
+
+
+async def stored_counts(runtime: Runtime, workspace_id: uuid.UUID) -> dict[str, int]:
+    """Rows an inbound request may create: a refused request must leave all three unchanged."""
+    async with runtime.db.read() as session:
+        counts = {}
+        for name, model in (("inbound_events", InboundEvent), ("messages", Message)):
+            counts[name] = (
+                await session.execute(
+                    sa.select(sa.func.count()).select_from(model).where(model.workspace_id == workspace_id)
+                )
+            ).scalar_one()
+        counts["jobs"] = (await session.execute(sa.select(sa.func.count()).select_from(Job))).scalar_one()
+    return counts
+
+
+async def start_conversation(
+    client: httpx.AsyncClient, ws: Any, run_jobs: Any, *, message_id: str = "crm-msg-1001"
+) -> str:
+    """A customer writes in (signed, processed); returns the conversation id."""
+    body = fixture_json("message_text.json")
+    body["id"] = message_id
+    resp = await post_signed(client, ws, body)
+    assert resp.status_code in (200, 202), resp.text
+    await run_jobs()
+    convs = (await client.get("/api/v1/conversations", headers=ws.agent.headers)).json()["items"]
+    assert convs, "the inbound message did not create a conversation"
+    return str(convs[0]["id"])
+
+
+async def agent_reply(
+    client: httpx.AsyncClient, ws: Any, conversation_id: str, text: str = "On its way"
+) -> str:
+    """An agent answers; returns the new outgoing message id (its delivery job is now pending)."""
+    resp = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages", json={"content": text}, headers=ws.agent.headers
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+async def message_json(client: httpx.AsyncClient, ws: Any, conversation_id: str, message_id: str) -> dict:
+    items = (
+        await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=ws.agent.headers)
+    ).json()["items"]
+    return next(m for m in items if m["id"] == message_id)
+
+
+async def job_for(runtime: Runtime, kind: str, message_id: str) -> Job:
+    async with runtime.db.read() as session:
+        return (
+            await session.execute(
+                sa.select(Job).where(Job.kind == kind, Job.payload["message_id"].as_string() == message_id)
+            )
+        ).scalar_one()
+
+
+async def run_once(runtime: Runtime) -> int:
+    """One claim-and-run round (no retries), so a test can look at the state between attempts."""
+    assert runtime.dispatcher is not None
+    jobs = await runtime.dispatcher.claim(runtime.dispatcher.concurrency)
+    await asyncio.gather(*(runtime.dispatcher._execute(job) for job in jobs))
+    return len(jobs)
+
+
+async def drain(runtime: Runtime, until: Any, timeout: float = 20.0) -> None:
+    """Run ready jobs repeatedly (retries become ready after their backoff) until `until()` is true."""
+    assert runtime.dispatcher is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await runtime.dispatcher.run_until_idle(timeout=timeout)
+        if await until():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached while draining jobs")
+
+
+class ScriptedReceiver(WebhookReceiver):
+    """The loopback integrator endpoint, with per-request answers: status, extra headers, or a hold.
+
+    `script` entries are consumed one per request: an int status, a (status, headers) pair, or "hold" to
+    keep the request open until `release` is set (a stalled receiver a worker can be killed against).
+    After the script runs out every request gets 200 (subject to the signature check).
+    """
+
+    def __init__(self, script: list[Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.script: list[Any] = list(script or [])
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.received.append(Received(headers, body))
+        step = self.script.pop(0) if self.script else 200
+        extra: dict[str, str] = {}
+        if step == "hold":
+            self.holding.set()
+            await self.release.wait()
+            step = 200
+        if isinstance(step, tuple):
+            step, extra = step
+        status = int(step)
+        if status == 200 and self.secret is not None:
+            try:
+                verify(self.secret, headers, body)
+            except SignatureError:
+                self.rejected += 1
+                status = 401
+        if status == 200:
+            msg_id = headers.get("webhook-id", "")
+            if msg_id not in self.accepted_ids:
+                self.accepted_ids.append(msg_id)
+            self.got_one.set()
+        raw_headers = [(b"content-type", b"text/plain")] + [
+            (k.encode(), v.encode()) for k, v in extra.items()
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
+
+    async def stop(self) -> None:
+        self.release.set()  # a held request must not keep the server from shutting down
+        await super().stop()

@@ -1,0 +1,258 @@
+"""The API channel's front door: signed requests in, nothing stored for anything forged or malformed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from relaydesk.actions.inboxes import update_inbox
+from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.channels.api.tests.support import (
+    agent_reply,
+    fixture_bytes,
+    fixture_json,
+    message_json,
+    post_signed,
+    start_conversation,
+    stored_counts,
+)
+from relaydesk.models import Attachment, Message
+from tests.support.fixtures import count_rows
+
+
+async def _thread(client, ws) -> tuple[str, list[dict]]:
+    convs = (await client.get("/api/v1/conversations", headers=ws.agent.headers)).json()["items"]
+    assert len(convs) == 1
+    items = (
+        await client.get(f"/api/v1/conversations/{convs[0]['id']}/messages", headers=ws.agent.headers)
+    ).json()["items"]
+    return convs[0]["id"], items
+
+
+async def test_signed_message_is_accepted_then_processed(client, runtime, make_workspace, run_jobs):
+    ws = await make_workspace()
+    resp = await post_signed(client, ws, fixture_bytes("message_text.json"))
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["duplicate"] is False
+    before = await stored_counts(runtime, ws.id)
+    assert before["inbound_events"] == 1 and before["messages"] == 0 and before["jobs"] == 1
+    await run_jobs()
+    _, items = await _thread(client, ws)
+    assert [m["content"] for m in items] == ["Hello, where is my order #5521?"]
+    assert items[0]["provider_message_id"] == "crm-msg-1001"
+    assert items[0]["message_type"] == "incoming"
+
+
+def _forgeries(ws, body: bytes) -> list[tuple[str, dict[str, str], bytes]]:
+    good = signed_request_headers(ws.inbound_secret, body)
+    stale_ts = int(time.time()) - 301
+    wrong_secret = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    tampered = body.replace(b"#5521", b"#9999")
+    return [
+        ("forged signature", signed_request_headers(wrong_secret, body), body),
+        ("missing signature", {k: v for k, v in good.items() if k != "x-relaydesk-signature"}, body),
+        ("missing timestamp", {k: v for k, v in good.items() if k != "x-relaydesk-timestamp"}, body),
+        ("no headers", {"content-type": "application/json"}, body),
+        ("timestamp skew > 5 min", signed_request_headers(ws.inbound_secret, body, stale_ts), body),
+        ("future timestamp", signed_request_headers(ws.inbound_secret, body, int(time.time()) + 400), body),
+        ("tampered body", good, tampered),
+        ("non-numeric timestamp", {**good, "x-relaydesk-timestamp": "yesterday"}, body),
+    ]
+
+
+async def test_unauthentic_requests_are_refused_and_store_nothing(client, runtime, make_workspace):
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    before = await stored_counts(runtime, ws.id)
+    for label, headers, sent in _forgeries(ws, body):
+        resp = await client.post(f"/inbound/api/{ws.api_inbox_public_id}", content=sent, headers=headers)
+        assert resp.status_code == 401, (label, resp.text)
+        assert resp.json()["error"]["code"] == "not_authenticated", label
+        assert await stored_counts(runtime, ws.id) == before, label
+
+
+async def test_signature_within_five_minutes_is_accepted(client, make_workspace):
+    ws = await make_workspace()
+    resp = await post_signed(client, ws, fixture_bytes("message_text.json"), timestamp=int(time.time()) - 280)
+    assert resp.status_code == 202, resp.text
+
+
+async def test_byte_identical_replay_is_refused(client, runtime, make_workspace, run_jobs):
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    headers = signed_request_headers(ws.inbound_secret, body)
+    url = f"/inbound/api/{ws.api_inbox_public_id}"
+    assert (await client.post(url, content=body, headers=headers)).status_code == 202
+    after_first = await stored_counts(runtime, ws.id)
+    replay = await client.post(url, content=body, headers=headers)
+    assert replay.status_code == 409, replay.text
+    assert replay.json()["error"]["code"] == "conflict"
+    assert await stored_counts(runtime, ws.id) == after_first
+    await run_jobs()
+    assert await count_rows(runtime, Message, workspace_id=ws.id) == 1
+
+
+async def test_resigned_redelivery_is_a_duplicate(client, runtime, make_workspace, run_jobs):
+    """An integrator retrying with a fresh timestamp (new signature) gets 200 and no second message."""
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    first = await post_signed(client, ws, body, timestamp=int(time.time()) - 10)
+    assert first.status_code == 202
+    await run_jobs()
+    again = await post_signed(client, ws, body)
+    assert again.status_code == 200, again.text
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    # Same integrator id, different bytes (e.g. re-serialised JSON): still the same message.
+    reformatted = json.dumps(fixture_json("message_text.json"), indent=2).encode()
+    third = await post_signed(client, ws, reformatted)
+    assert third.status_code == 200 and third.json()["duplicate"] is True
+    await run_jobs()
+    assert await count_rows(runtime, Message, workspace_id=ws.id) == 1
+    assert (await stored_counts(runtime, ws.id))["inbound_events"] == 1
+
+
+MALFORMED = [
+    ("not JSON", b'{"type": "message", "id": ', "not valid JSON"),
+    ("not an object", b'["message"]', "JSON object"),
+    ("missing contact", fixture_bytes("invalid_missing_contact.json"), "contact"),
+    ("wrong types", fixture_bytes("invalid_wrong_types.json"), "must be a string"),
+    ("bad base64", fixture_bytes("invalid_bad_base64.json"), "base64"),
+    ("unknown type", b'{"type": "poke", "id": "x"}', "type must be"),
+    ("empty message", b'{"id": "m-9", "contact": {"id": "c"}, "text": "   "}', "text or attachments"),
+    ("contact without id", b'{"id": "m-9", "contact": {"name": "Ada"}, "text": "hi"}', "id is required"),
+    ("bad timestamp", b'{"id": "m-9", "contact": {"id": "c"}, "text": "hi", "timestamp": "soon"}', "ISO"),
+    ("bad status", b'{"type": "status", "message_id": "x", "status": "lost"}', "status must be"),
+    ("attachments not a list", b'{"id": "m", "contact": {"id": "c"}, "attachments": {}}', "list"),
+]
+
+
+async def test_malformed_payloads_are_400_and_store_nothing(client, runtime, make_workspace):
+    ws = await make_workspace()
+    before = await stored_counts(runtime, ws.id)
+    for label, body, needle in MALFORMED:
+        resp = await post_signed(client, ws, body)
+        assert resp.status_code == 400, (label, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "invalid" and needle in error["message"], (label, error)
+        assert await stored_counts(runtime, ws.id) == before, label
+
+
+async def test_oversized_body_is_413_and_stores_nothing(client, runtime, make_workspace):
+    ws = await make_workspace()
+    body = fixture_json("message_text.json")
+    body["text"] = "x" * (runtime.settings.max_body_bytes + 10)
+    before = await stored_counts(runtime, ws.id)
+    resp = await post_signed(client, ws, body)
+    assert resp.status_code == 413, resp.text
+    assert resp.json()["error"]["code"] == "too_large"
+    assert await stored_counts(runtime, ws.id) == before
+
+
+async def test_unknown_and_inactive_inboxes_are_404(client, runtime, make_workspace):
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    unknown = await post_signed(client, ws, body, public_id="no-such-inbox")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    wrong_channel = await client.post(
+        f"/inbound/whatsapp/{ws.api_inbox_public_id}",
+        content=body,
+        headers=signed_request_headers(ws.inbound_secret, body),
+    )
+    assert wrong_channel.status_code == 404
+    async with runtime.db.write() as session:
+        await update_inbox(session, ws.id, ws.api_inbox_id, is_active=False)
+    before = await stored_counts(runtime, ws.id)
+    inactive = await post_signed(client, ws, body)
+    assert inactive.status_code == 404, inactive.text
+    assert await stored_counts(runtime, ws.id) == before
+
+
+async def test_another_inboxs_secret_does_not_sign_for_this_one(client, runtime, make_workspace):
+    ws = await make_workspace()
+    other = await make_workspace("Other")
+    resp = await post_signed(client, ws, fixture_bytes("message_text.json"), secret=other.inbound_secret)
+    assert resp.status_code == 401
+    assert (await stored_counts(runtime, ws.id))["inbound_events"] == 0
+
+
+async def test_attachments_are_stored_and_downloadable(client, runtime, make_workspace, run_jobs):
+    ws = await make_workspace()
+    payload = fixture_json("message_with_attachment.json")
+    expected = base64.b64decode(payload["attachments"][0]["data_base64"])
+    assert (await post_signed(client, ws, payload)).status_code == 202
+    await run_jobs()
+    _, items = await _thread(client, ws)
+    (att,) = items[0]["attachments"]
+    assert (
+        att["filename"] == "box.png" and att["content_type"] == "image/png" and att["size"] == len(expected)
+    )
+    download = await client.get(att["url"], headers=ws.agent.headers)
+    assert download.status_code == 200
+    assert download.content == expected
+    assert download.headers["content-type"].startswith("image/png")
+    other = await make_workspace("Other")
+    assert (await client.get(att["url"], headers=other.agent.headers)).status_code == 404
+    assert await count_rows(runtime, Attachment, workspace_id=ws.id) == 1
+
+
+async def test_reply_to_resolves_to_the_earlier_message(client, make_workspace, run_jobs):
+    ws = await make_workspace()
+    await post_signed(client, ws, fixture_bytes("message_text.json"))
+    await run_jobs()
+    await post_signed(client, ws, fixture_bytes("message_reply.json"))
+    await run_jobs()
+    _, items = await _thread(client, ws)
+    by_provider = {m["provider_message_id"]: m for m in items}
+    assert by_provider["crm-msg-1003"]["reply_to_id"] == by_provider["crm-msg-1001"]["id"]
+
+
+async def _receipt(client, ws, run_jobs, name: str, message_id: str) -> None:
+    resp = await post_signed(client, ws, fixture_bytes(name, REPLACE_WITH_RELAYDESK_MESSAGE_ID=message_id))
+    assert resp.status_code == 202, resp.text
+    await run_jobs()
+
+
+async def _sent_reply(client, ws, run_jobs) -> tuple[str, str]:
+    """An outgoing message; no webhook_url, so its delivery job just retries in the background."""
+    conv = await start_conversation(client, ws, run_jobs)
+    return conv, await agent_reply(client, ws, conv)
+
+
+RECEIPT_SEQUENCES = [
+    (["status_delivered.json", "status_read.json"], "read"),
+    (["status_read.json", "status_delivered.json"], "read"),
+    (["status_failed.json", "status_delivered.json"], "delivered"),
+    (["status_delivered.json", "status_failed.json"], "delivered"),
+    (["status_read.json", "status_failed.json"], "read"),
+]
+
+
+async def test_status_receipts_only_move_forward(client, make_workspace, run_jobs):
+    ws = await make_workspace()
+    conv = await start_conversation(client, ws, run_jobs)
+    for receipts, final in RECEIPT_SEQUENCES:
+        msg_id = await agent_reply(client, ws, conv)
+        for name in receipts:
+            await _receipt(client, ws, run_jobs, name, msg_id)
+        msg = await message_json(client, ws, conv, msg_id)
+        assert msg["status"] == final, (receipts, msg)
+        assert msg["failure_reason"] is None, receipts
+        assert msg[f"{final}_at"], receipts
+
+
+async def test_failed_receipt_shows_its_reason(client, make_workspace, run_jobs):
+    ws = await make_workspace()
+    conv, msg_id = await _sent_reply(client, ws, run_jobs)
+    await _receipt(client, ws, run_jobs, "status_failed.json", msg_id)
+    msg = await message_json(client, ws, conv, msg_id)
+    assert msg["status"] == "failed"
+    assert msg["failure_reason"] == "recipient blocked the business"
+
+
+async def test_receipt_for_another_workspaces_message_changes_nothing(client, make_workspace, run_jobs):
+    ws = await make_workspace()
+    other = await make_workspace("Other")
+    conv, msg_id = await _sent_reply(client, ws, run_jobs)
+    await _receipt(client, other, run_jobs, "status_read.json", msg_id)
+    assert (await message_json(client, ws, conv, msg_id))["status"] == "pending"
