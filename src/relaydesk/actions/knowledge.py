@@ -72,8 +72,17 @@ def prepare(fields: ArticleFields, embed: Embed) -> Prepared:
     """Validate, chunk and embed (outside any transaction)."""
     clean = check(fields)
     chunks = chunk_article(clean.title, clean.body, kind=clean.kind)
-    # The title is embedded with the passage: a FAQ's question is most of what it is about.
-    vectors = embed_for_storage(embed, [f"{clean.title}. {c.text}" for c in chunks])
+    # A FAQ entry is found by its question as much as by its answer (a long answer dilutes the vector), so
+    # it gets two vectors and retrieval takes the better; an article passage is embedded with its heading.
+    texts: list[str] = []
+    for c in chunks:
+        if clean.kind == "faq":
+            texts += [clean.title, f"{clean.title}. {c.text}"]
+        else:
+            texts.append(f"{c.heading}. {c.text}")
+    flat = embed_for_storage(embed, texts)
+    per = 2 if clean.kind == "faq" else 1
+    vectors = [b"".join(flat[i * per : (i + 1) * per]) for i in range(len(chunks))]
     return Prepared(clean, [(c.heading[:300], c.text, v) for c, v in zip(chunks, vectors, strict=True)])
 
 

@@ -43,14 +43,19 @@ class WorkspaceIndex:
     workspace_id: uuid.UUID
     version: tuple[object, ...]
     rows: list[tuple[str, str, str, str, str | None, str]]  # chunk id, article id, title, text, url, kind
-    vectors: np.ndarray
+    vectors: np.ndarray  # every stored vector, one row each
+    owners: np.ndarray  # the row index in `rows` each vector belongs to
     bm25: BM25
 
     def search(self, query: str, query_vector: np.ndarray, k: int = 5) -> list[Hit]:
         if not self.rows:
             return []
         lexical = np.asarray(self.bm25.scores(query))
-        dense = self.vectors @ query_vector
+        dense = np.full(len(self.rows), -1.0, dtype=np.float32)
+        if len(self.vectors):
+            np.maximum.at(
+                dense, self.owners, self.vectors @ query_vector
+            )  # a chunk scores by its best vector
         lex_order = [int(i) for i in np.argsort(-lexical)[:CANDIDATES] if lexical[i] > 0]
         dense_order = [int(i) for i in np.argsort(-dense)[:CANDIDATES]]
         lex_rank = {i: r for r, i in enumerate(lex_order)}
@@ -122,16 +127,21 @@ async def load_index(session: AsyncSession, workspace_id: uuid.UUID) -> Workspac
         .order_by(KnowledgeChunk.article_id, KnowledgeChunk.ordinal)
     )
     rows = []
-    vectors = []
+    vectors: list[np.ndarray] = []
+    owners: list[int] = []
     documents = []
     for cid, aid, title, heading, text, url, kind, emb in (await session.execute(stmt)).all():
         rows.append((str(cid), str(aid), title, text, url, kind))
         # The title and section heading are part of what a passage is about.
         documents.append(f"{title}\n{heading if heading != title else ''}\n{text}")
-        vec = np.frombuffer(emb, dtype=np.float32) if emb else np.zeros(DIM, dtype=np.float32)
-        vectors.append(vec if vec.shape == (DIM,) else np.zeros(DIM, dtype=np.float32))
+        if emb and len(emb) % (DIM * 4) == 0:
+            for vec in np.frombuffer(emb, dtype=np.float32).reshape(-1, DIM):
+                vectors.append(vec)
+                owners.append(len(rows) - 1)
     matrix = np.vstack(vectors) if vectors else np.zeros((0, DIM), dtype=np.float32)
-    index = WorkspaceIndex(workspace_id, version, rows, matrix, BM25(documents))
+    index = WorkspaceIndex(
+        workspace_id, version, rows, matrix, np.asarray(owners, dtype=np.int64), BM25(documents)
+    )
     with _cache_lock:
         _cache[workspace_id] = index
         _cache.move_to_end(workspace_id)

@@ -75,7 +75,7 @@ async def _save(
             principal.workspace_id,
             inbox_id,
             data.settings,
-            api_key=data.api_key,
+            api_key=... if data.api_key is msgspec.UNSET else data.api_key,
             actor_id=principal.user_id,
         )
     result = await _settings_json(runtime, principal.workspace_id, inbox_id)
