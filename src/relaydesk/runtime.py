@@ -21,7 +21,7 @@ from relaydesk.outbound.ssrf import make_clients
 from relaydesk.privacy import storage
 from relaydesk.realtime.bus import Bus, make_bus
 from relaydesk.realtime.events import taken_events
-from relaydesk.server.keys import load_master_key
+from relaydesk.server.keys import load_master_keys
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     load_handlers()
-    storage.configure(load_master_key(settings))
+    storage.configure(load_master_keys(settings))
     guarded, unrestricted = make_clients(settings.http_timeout_seconds)
     runtime = Runtime(
         settings=settings,

@@ -29,7 +29,7 @@ async def _new_contact(
 ) -> Contact:
     if email is not None and email.strip() and "@" not in email:
         raise InvalidInput("email is not an e-mail address")
-    contact = Contact(workspace_id=workspace_id, custom_attributes={})
+    contact = Contact(workspace_id=workspace_id)
     session.add(contact)
     await storage.write_contact(
         session,

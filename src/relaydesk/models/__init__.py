@@ -1,12 +1,14 @@
 """All tables; importing this module registers every model on the shared metadata."""
 
 from relaydesk.models.ai import AiContactPreference, AiConversationState, AiDecision, AiSettings
+from relaydesk.models.audit import AuditEvent
 from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.models.conversations import Conversation, ConversationLabel, Label
 from relaydesk.models.events import Event
 from relaydesk.models.inbound import InboundEvent
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.jobs import Job
+from relaydesk.models.keys import ContactKey, KeyRotation, WorkspaceKey
 from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
@@ -22,10 +24,12 @@ __all__ = [
     "AiSettings",
     "ApiToken",
     "Attachment",
+    "AuditEvent",
     "AttributeDefinition",
     "CannedResponse",
     "Contact",
     "ContactIdentity",
+    "ContactKey",
     "Conversation",
     "ConversationLabel",
     "Event",
@@ -33,6 +37,7 @@ __all__ = [
     "Inbox",
     "Invitation",
     "Job",
+    "KeyRotation",
     "KnowledgeArticle",
     "KnowledgeChunk",
     "Label",
@@ -45,5 +50,6 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookEndpoint",
+    "WorkspaceKey",
     "Workspace",
 ]

@@ -1,14 +1,14 @@
 """Contacts (end customers) and their identities on each channel.
 
-Personal columns (name, email, phone, custom attributes) are read and written only through
-relaydesk.privacy.storage, which owns how they are stored.
+Personal columns (name, email, phone, notes, custom attributes) hold AES-256-GCM ciphertext sealed under
+the contact's own data key; they are read and written only through relaydesk.privacy.storage. Exact
+lookups go through keyed blind indexes (`email_bidx`, `phone_bidx`), never the plaintext.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,13 +18,20 @@ from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped, utcn
 
 class Contact(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     __tablename__ = "contacts"
-    __table_args__ = (sa.Index("ix_contacts_ws_email", "workspace_id", "email"),)
+    __table_args__ = (
+        sa.Index("ix_contacts_ws_email_bidx", "workspace_id", "email_bidx"),
+        sa.Index("ix_contacts_ws_phone_bidx", "workspace_id", "phone_bidx"),
+    )
 
-    name: Mapped[str | None] = mapped_column(sa.Text)
-    email: Mapped[str | None] = mapped_column(sa.Text)
-    phone: Mapped[str | None] = mapped_column(sa.Text)
-    custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    notes: Mapped[str | None] = mapped_column(sa.Text)
+    name: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    email: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    phone: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # A sealed JSON object (every custom attribute is treated as personal).
+    custom_attributes: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    notes: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # HMAC-SHA256 digests under the workspace's blind-index key (lower-cased e-mail, E.164 phone).
+    email_bidx: Mapped[bytes | None] = mapped_column(sa.LargeBinary(16))
+    phone_bidx: Mapped[bytes | None] = mapped_column(sa.LargeBinary(16))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[dt.datetime | None]
 

@@ -32,7 +32,8 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     sender_contact_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("contacts.id", ondelete="SET NULL")
     )
-    content: Mapped[str | None] = mapped_column(sa.Text)
+    # Sealed under the conversation contact's data key (privacy/storage.py).
+    content: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(sa.String(20), default="sent")
     sent_at: Mapped[dt.datetime | None]

@@ -252,10 +252,11 @@ class KeyRing:
             changed += 1
         return changed
 
-    async def index_key(self, workspace_id: uuid.UUID) -> bytes:
+    async def index_key(self, workspace_id: uuid.UUID, *, create: bool = True) -> bytes:
         """The workspace's blind-index key. Derived from the first generation, which is never retired,
-        so rotating the encryption key does not invalidate every stored index digest."""
-        await self._workspace_keys(workspace_id, create=True)
+        so rotating the encryption key does not invalidate every stored index digest. With
+        `create=False` (read paths) a workspace without keys raises `UnknownKey`."""
+        await self._workspace_keys(workspace_id, create=create)
         root = await self.workspace_key(workspace_id, INDEX_ROOT_KEY_ID)
         return derive_index_key(root, workspace_id)
 
@@ -300,6 +301,32 @@ class KeyRing:
         await self._store.destroy_contact_key(workspace_id, contact_id)
         self.forget_contact(workspace_id, contact_id)
 
+    def cached_contact_key(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bytes | None:
+        """The contact's key if this process holds a fresh copy, without touching the store."""
+        cached = self._contacts.get((workspace_id, contact_id))
+        return cached.key if cached and self._fresh(cached.loaded_at) else None
+
+    async def install_contact_key(
+        self, workspace_id: uuid.UUID, contact_id: uuid.UUID, stored: WrappedKey
+    ) -> bytes:
+        """Unwrap and cache a contact key the caller loaded itself (batch loads for a page of rows)."""
+        key = await self._unwrap_contact(workspace_id, contact_id, stored)
+        self._contacts[(workspace_id, contact_id)] = _Cached(key, self._clock())
+        return key
+
+    def forget_workspace(self, workspace_id: uuid.UUID) -> None:
+        """Drop cached workspace keys (after a rotation elsewhere, or a rolled-back key insert)."""
+        self._workspace.pop(workspace_id, None)
+        self._workspace_loaded_at.pop(workspace_id, None)
+
+    @property
+    def current_master(self) -> MasterKey:
+        return self._current_master
+
+    def master_key(self, key_id: str) -> bytes:
+        """A configured master key by id (raises `UnknownKey`), for secrets sealed under master subkeys."""
+        return self._resolve_master(key_id)
+
     def forget_contact(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> None:
         """Evict a cached contact key (e.g. on an invalidation message from the process that shredded)."""
         self._contacts.pop((workspace_id, contact_id), None)
@@ -317,6 +344,20 @@ class KeyRing:
             await self._store.replace_contact_key(workspace_id, contact_id, rewrapped)
             changed += 1
         return changed
+
+    async def rewrap_contact_key(
+        self, workspace_id: uuid.UUID, contact_id: uuid.UUID, stored: WrappedKey
+    ) -> bool:
+        """Re-wrap one contact key under the current workspace generation; False if it already was.
+        The rotation job calls this batch by batch so it can resume from a cursor."""
+        ws_key_id, ws_key = await self.current_workspace_key(workspace_id)
+        if not crypto.needs_reencrypt(stored.wrapped, ws_key_id):
+            return False
+        key = await self._unwrap_contact(workspace_id, contact_id, stored)
+        aad = crypto.contact_key_aad(workspace_id, contact_id, stored.key_id)
+        rewrapped = WrappedKey(stored.key_id, crypto.wrap_key(ws_key, ws_key_id, key, aad))
+        await self._store.replace_contact_key(workspace_id, contact_id, rewrapped)
+        return True
 
     # -- sealing helpers for the storage layer --
 

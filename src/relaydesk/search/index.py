@@ -1,7 +1,8 @@
 """Write and query the blind token index for messages and contacts.
 
-Every query is scoped to one workspace and the digests are keyed per workspace, so equal words in two
-workspaces give unrelated digests. Multi-word queries match documents holding every word.
+Every query is scoped to one workspace and the digests come from the workspace's `BlindIndex`
+(privacy/blind_index.py, the one tokenizer), so equal words in two workspaces give unrelated digests.
+Multi-word queries match documents holding every word; there is no time window.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.models.search import SearchToken
-from relaydesk.search.tokens import digest_tokens
+from relaydesk.privacy.blind_index import BlindIndex
 
 MESSAGE = "m"
 CONTACT = "c"
@@ -21,7 +22,7 @@ CONTACT = "c"
 
 async def index_subject(
     session: AsyncSession,
-    key: bytes,
+    index: BlindIndex,
     workspace_id: uuid.UUID,
     kind: str,
     subject_id: uuid.UUID,
@@ -30,7 +31,7 @@ async def index_subject(
     digests: set[bytes] = set()
     for text in texts:
         if text:
-            digests |= digest_tokens(key, text)
+            digests |= index.document_tokens(text)
     if not digests:
         return
     await session.execute(
@@ -39,17 +40,24 @@ async def index_subject(
     )
 
 
-async def unindex_subject(session: AsyncSession, workspace_id: uuid.UUID, subject_id: uuid.UUID) -> None:
-    await session.execute(
-        sa.delete(SearchToken).where(
-            SearchToken.workspace_id == workspace_id, SearchToken.subject_id == subject_id
+async def unindex_subjects(
+    session: AsyncSession, workspace_id: uuid.UUID, subject_ids: Sequence[uuid.UUID]
+) -> None:
+    if subject_ids:
+        await session.execute(
+            sa.delete(SearchToken).where(
+                SearchToken.workspace_id == workspace_id, SearchToken.subject_id.in_(list(subject_ids))
+            )
         )
-    )
+
+
+async def unindex_subject(session: AsyncSession, workspace_id: uuid.UUID, subject_id: uuid.UUID) -> None:
+    await unindex_subjects(session, workspace_id, [subject_id])
 
 
 async def search(
     session: AsyncSession,
-    key: bytes,
+    index: BlindIndex,
     workspace_id: uuid.UUID,
     kind: str,
     query: str,
@@ -58,7 +66,7 @@ async def search(
     limit: int = 20,
 ) -> Sequence[uuid.UUID]:
     """Ids of subjects holding every word of `query`, newest first, optionally older than `before`."""
-    digests = sorted(digest_tokens(key, query))
+    digests = sorted(index.query_tokens(query))
     if not digests:
         return []
     conditions = [
@@ -73,5 +81,7 @@ async def search(
         stmt = stmt.group_by(SearchToken.subject_id).having(
             sa.func.count(sa.distinct(SearchToken.token)) == len(digests)
         )
+    else:
+        stmt = stmt.distinct()
     stmt = stmt.order_by(SearchToken.subject_id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())

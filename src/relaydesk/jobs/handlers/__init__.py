@@ -1,5 +1,5 @@
 """Every job handler module; importing this package registers them all."""
 
-from relaydesk.jobs.handlers import ai, inbound, maintenance, outbound, webhooks
+from relaydesk.jobs.handlers import ai, inbound, maintenance, outbound, rekey, webhooks
 
-__all__ = ["ai", "inbound", "maintenance", "outbound", "webhooks"]
+__all__ = ["ai", "inbound", "maintenance", "outbound", "rekey", "webhooks"]
