@@ -52,7 +52,9 @@ def _vocabulary(n: int, rng: random.Random) -> list[str]:
 # --- generation ----------------------------------------------------------------------------------------
 
 
-async def generate(url: str, master_key: str, conversations: int, messages: int, real: int, seed: int) -> dict[str, Any]:
+async def generate(
+    url: str, master_key: str, conversations: int, messages: int, real: int, seed: int
+) -> dict[str, Any]:
     from relaydesk.actions.inboxes import create_inbox
     from relaydesk.actions.people import issue_api_token
     from relaydesk.actions.workspaces import add_member, create_user, create_workspace
@@ -85,7 +87,9 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
         # label i is on about 1/(2+i) of conversations: label 0 common (~50%), label 9 rare (~9%)
         label_share = [1 / (2 + i) for i in range(10)]
         vocab = _vocabulary(5000, rng)
-        weights = list(itertools.accumulate(1 / (r + 1) for r in range(len(vocab))))  # cumulative: O(log n) draws
+        weights = list(
+            itertools.accumulate(1 / (r + 1) for r in range(len(vocab)))
+        )  # cumulative: O(log n) draws
         base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
         per_conv = max(1, messages // conversations)
         ws_id = ws.id
@@ -93,7 +97,13 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
             await conn.execute(
                 sa.insert(Label),
                 [
-                    {"id": lid, "workspace_id": ws_id, "name": f"label-{i}", "color": "#6b7280", "description": ""}
+                    {
+                        "id": lid,
+                        "workspace_id": ws_id,
+                        "name": f"label-{i}",
+                        "color": "#6b7280",
+                        "description": "",
+                    }
                     for i, lid in enumerate(label_ids)
                 ],
             )
@@ -104,7 +114,9 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
             for n in range(start, stop):
                 contact_id, conv_id = uuid7(), uuid7()
                 created = base + dt.timedelta(seconds=n * 60)
-                contacts_rows.append({"id": contact_id, "workspace_id": ws_id, "created_at": created, "updated_at": created})
+                contacts_rows.append(
+                    {"id": contact_id, "workspace_id": ws_id, "created_at": created, "updated_at": created}
+                )
                 inbox = inboxes[n % len(inboxes)]
                 count = per_conv if n < conversations - 1 else messages - per_conv * (conversations - 1)
                 last_id, at = None, created
@@ -133,12 +145,19 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
                     if n < conversations - real or k < count - 1:
                         words = " ".join(rng.choices(vocab, cum_weights=weights, k=5))
                         token_rows += [
-                            {"workspace_id": ws_id, "kind": search_index.MESSAGE, "token": d, "subject_id": mid}
+                            {
+                                "workspace_id": ws_id,
+                                "kind": search_index.MESSAGE,
+                                "token": d,
+                                "subject_id": mid,
+                            }
                             for d in index.document_tokens(words)
                         ]
                     last_id = mid
                 r = rng.random()
-                status = "open" if r < 0.3 else "pending" if r < 0.35 else "snoozed" if r < 0.4 else "resolved"
+                status = (
+                    "open" if r < 0.3 else "pending" if r < 0.35 else "snoozed" if r < 0.4 else "resolved"
+                )
                 a = rng.random()
                 assignee = None if a < 0.2 else agents[rng.randrange(len(agents))]
                 conv_rows.append(
@@ -173,12 +192,21 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
                     await conn.execute(sa.insert(SearchToken), token_rows[i : i + BATCH * 4])
                 if link_rows:
                     await conn.execute(sa.insert(ConversationLabel), link_rows)
-            print(f"  {stop:>8,} conversations, {written:>9,} messages  ({time.perf_counter() - t_start:.0f} s)", flush=True)
+            print(
+                f"  {stop:>8,} conversations, {written:>9,} messages  ({time.perf_counter() - t_start:.0f} s)",
+                flush=True,
+            )
         real_written = await _write_real(runtime, ws_id, real, rng, vocab, weights)
         if not runtime.db.is_sqlite:
             async with runtime.db.write_engine.connect() as conn:
                 await conn.execute(sa.text("COMMIT"))
-                for table in ("contacts", "conversations", "messages", "search_tokens", "conversation_labels"):
+                for table in (
+                    "contacts",
+                    "conversations",
+                    "messages",
+                    "search_tokens",
+                    "conversation_labels",
+                ):
                     await conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
         else:
             async with runtime.db.write_engine.begin() as conn:
@@ -197,7 +225,9 @@ async def generate(url: str, master_key: str, conversations: int, messages: int,
     }
 
 
-async def _write_real(runtime: Any, ws_id: uuid.UUID, real: int, rng: random.Random, vocab: list[str], weights: list[float]) -> int:
+async def _write_real(
+    runtime: Any, ws_id: uuid.UUID, real: int, rng: random.Random, vocab: list[str], weights: list[float]
+) -> int:
     """Seal the newest conversations' contact PII and last message through privacy/storage.py."""
     from relaydesk.models import Contact, Conversation, Message
     from relaydesk.privacy import storage
@@ -221,13 +251,18 @@ async def _write_real(runtime: Any, ws_id: uuid.UUID, real: int, rng: random.Ran
                 ).scalars()
                 for contact in contacts:
                     await storage.write_contact(
-                        session, contact, name=f"Customer {contact.id.hex[:6]}", email=f"c{contact.id.hex[:8]}@example.com"
+                        session,
+                        contact,
+                        name=f"Customer {contact.id.hex[:6]}",
+                        email=f"c{contact.id.hex[:8]}@example.com",
                     )
                 msgs = (
                     await session.execute(sa.select(Message).where(Message.id.in_([m for _, m in chunk])))
                 ).scalars()
                 for msg in msgs:
-                    await storage.write_message_content(session, msg, " ".join(rng.choices(vocab, cum_weights=weights, k=12)))
+                    await storage.write_message_content(
+                        session, msg, " ".join(rng.choices(vocab, cum_weights=weights, k=12))
+                    )
             done += len(chunk)
     except Exception as exc:  # the storage layer is evolving; the bulk data stays usable without it
         print(f"  writing real PII/content through privacy/storage.py failed after {done}: {exc!r}")
@@ -277,42 +312,60 @@ async def measure_queries(url: str, master_key: str, meta: dict[str, Any], runs:
 
             results.append({"what": f"list: {name}", "via": "query", "ms": await timed(page, runs)})
         async with runtime.db.read() as session:
-            first, cursor = await list_conversations(session, ws, me, ConversationFilter(), cursor=None, limit=20)
+            first, cursor = await list_conversations(
+                session, ws, me, ConversationFilter(), cursor=None, limit=20
+            )
             for _ in range(49):  # page 50 of "all open"
-                first, cursor = await list_conversations(session, ws, me, ConversationFilter(), cursor=cursor, limit=20)
+                first, cursor = await list_conversations(
+                    session, ws, me, ConversationFilter(), cursor=cursor, limit=20
+                )
 
         async def deep_page() -> None:
             async with runtime.db.read() as session:
                 await list_conversations(session, ws, me, ConversationFilter(), cursor=cursor, limit=20)
 
-        results.append({"what": "list: all open, page 51", "via": "query", "ms": await timed(deep_page, runs)})
+        results.append(
+            {"what": "list: all open, page 51", "via": "query", "ms": await timed(deep_page, runs)}
+        )
         conv_ids = [uuid.UUID(c["id"]) for c in first]
 
         async def thread() -> None:
             async with runtime.db.read() as session:
                 await list_messages(session, ws, random.choice(conv_ids), cursor=None, limit=50)
 
-        results.append({"what": "thread: 50 newest messages", "via": "query", "ms": await timed(thread, runs)})
+        results.append(
+            {"what": "thread: 50 newest messages", "via": "query", "ms": await timed(thread, runs)}
+        )
         for kind, word in meta["words"].items():
 
             async def search(word: str = word) -> None:
                 async with runtime.db.read() as session:
                     await storage.search_messages(session, ws, word, before=None, limit=20)
 
-            results.append({"what": f"search: one {kind} word", "via": "query", "ms": await timed(search, runs)})
+            results.append(
+                {"what": f"search: one {kind} word", "via": "query", "ms": await timed(search, runs)}
+            )
         two = f"{meta['words']['common']} {meta['words']['medium']}"
 
         async def search_two() -> None:
             async with runtime.db.read() as session:
                 await storage.search_messages(session, ws, two, before=None, limit=20)
 
-        results.append({"what": "search: two words (common+medium)", "via": "query", "ms": await timed(search_two, max(20, runs // 10))})
+        results.append(
+            {
+                "what": "search: two words (common+medium)",
+                "via": "query",
+                "ms": await timed(search_two, max(20, runs // 10)),
+            }
+        )
     finally:
         await runtime.stop()
     return results
 
 
-async def measure_http(url: str, master_key: str, meta: dict[str, Any], runs: int) -> tuple[list[dict[str, Any]], float]:
+async def measure_http(
+    url: str, master_key: str, meta: dict[str, Any], runs: int
+) -> tuple[list[dict[str, Any]], float]:
     server = harness.ServerProcess(url, master_key, extra_env={"RELAYDESK_INPROCESS_WORKER": "false"}).start()
     results = []
     try:
@@ -373,9 +426,31 @@ async def run(args: argparse.Namespace) -> None:
     rows = []
     for r in results:
         p95 = percentile(r["ms"], 95)
-        target = TARGET_SEARCH_P95_MS if r["what"].startswith("search: one") else TARGET_LIST_P95_MS if r["what"].startswith("list") else None
-        r.update(runs=len(r["ms"]), p50_ms=percentile(r["ms"], 50), p95_ms=p95, target_ms=target, met=None if target is None else p95 < target)
-        rows.append([r["what"], r["via"], r["runs"], r["p50_ms"], r["p95_ms"], "-" if target is None else f"< {target:.0f}", "-" if target is None else r["met"]])
+        target = (
+            TARGET_SEARCH_P95_MS
+            if r["what"].startswith("search: one")
+            else TARGET_LIST_P95_MS
+            if r["what"].startswith("list")
+            else None
+        )
+        r.update(
+            runs=len(r["ms"]),
+            p50_ms=percentile(r["ms"], 50),
+            p95_ms=p95,
+            target_ms=target,
+            met=None if target is None else p95 < target,
+        )
+        rows.append(
+            [
+                r["what"],
+                r["via"],
+                r["runs"],
+                r["p50_ms"],
+                r["p95_ms"],
+                "-" if target is None else f"< {target:.0f}",
+                "-" if target is None else r["met"],
+            ]
+        )
     table = render_table(["what", "via", "runs", "p50 ms", "p95 ms", "target p95", "met"], rows)
     text = (
         f"backend: {backend}, {args.conversations:,} conversations / {args.messages:,} messages, "
@@ -387,14 +462,22 @@ async def run(args: argparse.Namespace) -> None:
         r.pop("ms")
     path = harness.write_report(
         f"conversation_list-{backend}",
-        {"backend": backend, "machine": harness.machine_info(), "args": vars(args), "data": {k: v for k, v in meta.items() if k not in ("master_key", "token")}, "results": results},
+        {
+            "backend": backend,
+            "machine": harness.machine_info(),
+            "args": vars(args),
+            "data": {k: v for k, v in meta.items() if k not in ("master_key", "token")},
+            "results": results,
+        },
         text,
     )
     print(f"\nwritten {path}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="PostgreSQL base URL (the data set gets its own database)")
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=1_000_000)

@@ -44,7 +44,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(round(p / 100 * len(ordered) + 0.5))))
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
 
 
@@ -444,7 +444,18 @@ class PySpy:
     def __enter__(self) -> PySpy:
         exe = Path(sys.executable).with_name("py-spy")
         self.proc = subprocess.Popen(
-            [str(exe), "record", "-p", str(self.pid), "-r", str(self.rate), "--format", "raw", "-o", str(self.out)],
+            [
+                str(exe),
+                "record",
+                "-p",
+                str(self.pid),
+                "-r",
+                str(self.rate),
+                "--format",
+                "raw",
+                "-o",
+                str(self.out),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -460,7 +471,9 @@ class PySpy:
                 self.proc.kill()
 
 
-def top_frames(collapsed: Path, n: int = 25, *, contains: str = "") -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def top_frames(
+    collapsed: Path, n: int = 25, *, contains: str = ""
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(self%, total%) per frame from py-spy's collapsed output; `contains` filters frame names."""
     self_counts: dict[str, int] = {}
     total_counts: dict[str, int] = {}

@@ -23,7 +23,6 @@ import multiprocessing as mp
 import random
 import time
 import uuid
-from dataclasses import asdict
 from typing import Any
 
 import harness
@@ -233,7 +232,9 @@ def summarise(name: str, r: LoadResult, duration: float, cpu: float) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="PostgreSQL base URL: a fresh database is created on it")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase (default 20)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered messages/s of the open-loop phase")
@@ -311,12 +312,16 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
                 "mode": "open",
                 "rate": args.rate,
                 "connections": max(args.connections, 64),
-                "factory": IngestRequests(ids["inbox_public_id"], ids["inbound_secret"], "paced", args.contacts, 99),
+                "factory": IngestRequests(
+                    ids["inbox_public_id"], ids["inbound_secret"], "paced", args.contacts, 99
+                ),
             }
             cpu0 = server.cpu_seconds()
             r = await loop.run_in_executor(None, run_load, pool, [spec])
             done_at, messages, events = await watcher.wait_for(before + r.ok, args.drain_timeout)
-            paced = summarise(f"ingest at {args.rate:.0f}/s (open loop)", r, args.duration, server.cpu_seconds() - cpu0)
+            paced = summarise(
+                f"ingest at {args.rate:.0f}/s (open loop)", r, args.duration, server.cpu_seconds() - cpu0
+            )
             paced["persisted"] = messages - before
             paced["drain_s"] = done_at - r.finished
             lag = await watcher.lag_ms("paced")
@@ -338,10 +343,24 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
             "target": f"< {TARGET_P99_MS:.0f} ms",
             "met": paced["p99_ms"] < TARGET_P99_MS and not paced["errors"],
         },
-        "peak_rss_mb": {"value": rss_mb, "target": f"< {TARGET_RSS_MB:.0f} MB", "met": rss_mb < TARGET_RSS_MB},
+        "peak_rss_mb": {
+            "value": rss_mb,
+            "target": f"< {TARGET_RSS_MB:.0f} MB",
+            "met": rss_mb < TARGET_RSS_MB,
+        },
     }
     table = render_table(
-        ["phase", "ok", "errors", "acked/s", "persisted/s", "p50 ms", "p99 ms", "max ms", "server CPU ms/msg"],
+        [
+            "phase",
+            "ok",
+            "errors",
+            "acked/s",
+            "persisted/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "server CPU ms/msg",
+        ],
         [
             [
                 p["phase"],
@@ -360,14 +379,24 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
     targets = render_table(
         ["target", "measured", "wanted", "met"],
         [
-            ["ingest persisted/s ÷ health/s", f"{ratio:.1%}", verdicts["ratio"]["target"], verdicts["ratio"]["met"]],
+            [
+                "ingest persisted/s ÷ health/s",
+                f"{ratio:.1%}",
+                verdicts["ratio"]["target"],
+                verdicts["ratio"]["met"],
+            ],
             [
                 f"p99 ack at {args.rate:.0f}/s",
                 f"{paced['p99_ms']:.1f} ms",
                 verdicts["p99_ack_ms_at_rate"]["target"],
                 verdicts["p99_ack_ms_at_rate"]["met"],
             ],
-            ["server peak RSS", f"{rss_mb:.0f} MB", verdicts["peak_rss_mb"]["target"], verdicts["peak_rss_mb"]["met"]],
+            [
+                "server peak RSS",
+                f"{rss_mb:.0f} MB",
+                verdicts["peak_rss_mb"]["target"],
+                verdicts["peak_rss_mb"]["met"],
+            ],
         ],
     )
     extra = (
