@@ -18,6 +18,7 @@ import uvicorn
 from relaydesk.auth.login import reset_throttles
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.server.app import create_app
+from tests.web.helpers import cheap_argon2
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,6 +42,11 @@ def pytest_collection_modifyitems(items):  # type: ignore[no-untyped-def]
             item.add_marker(pytest.mark.browser)
             if missing:
                 item.add_marker(pytest.mark.skip(reason=f"Chromium not installed at {CHROMIUM}"))
+
+
+@pytest.fixture(autouse=True)
+def _cheap_passwords(monkeypatch):  # type: ignore[no-untyped-def]
+    cheap_argon2(monkeypatch)
 
 
 @pytest.fixture

@@ -34,3 +34,16 @@ async def csrf_of(client: httpx.AsyncClient, path: str = "/account/security") ->
     resp = await client.get(path)
     assert resp.status_code == 200, resp.text
     return page_csrf(resp.text)
+
+
+def cheap_argon2(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Real argon2id with small parameters: the web tests hash and verify dozens of passwords, and the
+    production profile (64 MiB, t=3) costs ~1 s each on a loaded CI machine. tests/auth covers the real
+    profile; test_login.py checks that a hash made with other parameters is upgraded at login."""
+    from argon2 import PasswordHasher
+
+    from relaydesk.auth import passwords
+
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", fast)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", fast.hash("relaydesk-dummy-password-for-timing"))

@@ -175,3 +175,45 @@ async def test_pages_carry_a_nonce_csp_and_no_inline_handlers(client, make_works
     assert f'nonce="{nonce}"' in resp.text
     assert " onclick=" not in resp.text and " style=" not in resp.text
     assert "<script>" not in resp.text
+
+
+async def test_login_upgrades_an_outdated_password_hash(client, runtime, make_workspace):
+    from argon2 import PasswordHasher
+
+    from relaydesk.models import User
+
+    ws = await make_workspace()
+    old = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1).hash(ws.agent.password)
+    async with runtime.db.write() as session:
+        await session.execute(sa.update(User).where(User.id == ws.agent.user_id).values(password_hash=old))
+    assert (await login(client, ws.agent.email, ws.agent.password)).status_code == 303
+    async with runtime.db.read() as session:
+        stored = (
+            await session.execute(sa.select(User.password_hash).where(User.id == ws.agent.user_id))
+        ).scalar()
+    assert stored != old and stored.startswith("$argon2id$") and "m=1024" in stored
+
+
+async def test_logins_and_failures_land_in_the_audit_chain(client, runtime, make_workspace):
+    from relaydesk.models.audit import AuditEvent
+    from relaydesk.privacy import audit
+
+    ws = await make_workspace()
+    await login(client, ws.agent.email, "wrong password here")
+    await login(client, "nobody@example.com", "wrong password here")
+    await login(client, ws.agent.email, ws.agent.password)
+    await client.post("/logout", data={"csrf_token": await csrf_of(client)})
+    async with runtime.db.read() as session:
+        rows = (
+            await session.execute(
+                sa.select(AuditEvent.workspace_id, AuditEvent.action, AuditEvent.outcome, AuditEvent.actor_id)
+                .where(AuditEvent.action.like("auth.%"))
+                .order_by(AuditEvent.occurred_at)
+            )
+        ).all()
+        assert await audit.verify(session, ws.id) == []
+    mine = [(r.action, r.outcome) for r in rows if r.workspace_id == ws.id]
+    assert mine == [("auth.login_failed", "failure"), ("auth.login", "success"), ("auth.logout", "success")]
+    assert all(r.actor_id == str(ws.agent.user_id) for r in rows if r.workspace_id == ws.id)
+    platform = [(r.action, r.actor_id) for r in rows if r.workspace_id == audit.PLATFORM]
+    assert platform == [("auth.login_failed", None)]

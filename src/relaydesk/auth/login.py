@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import uuid
 from typing import Any
 
@@ -34,10 +33,8 @@ from relaydesk.db.base import utcnow
 from relaydesk.errors import Forbidden, InvalidInput, NotAuthenticated, Throttled
 from relaydesk.models.users import RecoveryCode, User, UserSession
 from relaydesk.models.workspaces import Membership, Workspace
-from relaydesk.privacy import storage
+from relaydesk.privacy import audit, storage
 from relaydesk.server.keys import load_master_key
-
-log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "Wrong e-mail or password."
 CODE_FAILED = "That code is not valid. Use a fresh code from your app or one of your recovery codes."
@@ -73,20 +70,23 @@ def reset_throttles(policy: ThrottlePolicy | None = None) -> None:
     _policy[0] = policy
 
 
-def audit_login_event(kind: str, *, user_id: uuid.UUID | None, ip: str | None, **details: Any) -> None:
-    """Hook for the audit trail (login, login_failed, logout, 2fa_enabled, ...).
-
-    The hash-chained audit log (`relaydesk.privacy.audit.record`) is being built separately; until it
-    exists this logs without personal data, and the call sites stay where the audit record belongs.
-    """
-    try:
-        from relaydesk.privacy import audit  # type: ignore[attr-defined]
-    except ImportError:
-        audit = None
-    if audit is not None and hasattr(audit, "record_login_event"):
-        audit.record_login_event(kind, user_id=user_id, ip=ip, **details)
-        return
-    log.info("auth event %s user=%s", kind, user_id)
+async def audit_event(
+    session: AsyncSession,
+    action: str,
+    *,
+    user_id: uuid.UUID | None,
+    ip: str | None,
+    outcome: str = "success",
+    **metadata: Any,
+) -> None:
+    """Append to the audit chain in the caller's transaction: per workspace of the person, or the
+    platform chain for an identifier that matches nobody (which stays unnamed: no e-mail is logged)."""
+    if user_id is None:
+        await audit.record(session, audit.PLATFORM, action, ip=ip, outcome=outcome, metadata=metadata or None)
+    else:
+        await audit.record_for_user(
+            session, user_id, action, outcome=outcome, ip=ip, metadata=metadata or None
+        )
 
 
 @dataclasses.dataclass
@@ -179,7 +179,15 @@ async def password_login(
     ok, new_hash = verify_password(user.password_hash if usable and user else None, password)
     if not ok or user is None or not usable:
         after = await throttle.record_failure(email, ip)
-        audit_login_event("login_failed", user_id=None, ip=ip, locked=not after.allowed)
+        async with runtime.db.write() as session:
+            await audit_event(
+                session,
+                "auth.login_failed",
+                user_id=user.id if user is not None and user.is_active else None,
+                ip=ip,
+                outcome="failure",
+                throttled=not after.allowed,
+            )
         raise NotAuthenticated(LOGIN_FAILED)
     await throttle.record_success(email, ip)
     membership, workspace = next(((m, w) for m, w in memberships if w.id == workspace_id), memberships[0])
@@ -199,7 +207,8 @@ async def password_login(
             replaces=replaces,
             stage=stage,
         )
-    audit_login_event("login" if stage != "mfa" else "login_password_ok", user_id=user.id, ip=ip)
+        if stage != "mfa":
+            await audit_event(session, "auth.login", user_id=user.id, ip=ip, second_factor=False)
     return raw, stage
 
 
@@ -272,12 +281,15 @@ async def second_factor(
                 replaces=info.raw,
                 stage=stage,
             )
+            await audit_event(session, "auth.login", user_id=user.id, ip=ip, second_factor=True)
     except NotAuthenticated:
         await throttle.record_failure(key, ip)
-        audit_login_event("2fa_failed", user_id=info.user.id, ip=ip)
+        async with runtime.db.write() as session:
+            await audit_event(
+                session, "auth.login_failed", user_id=info.user.id, ip=ip, outcome="failure", step="2fa"
+            )
         raise
     await throttle.record_success(key, ip)
-    audit_login_event("login", user_id=info.user.id, ip=ip, second_factor=True)
     return raw, stage
 
 
@@ -357,7 +369,7 @@ async def confirm_enrolment(
             .where(UserSession.id_hash == hash_session_id(raw))
             .values(reauth_at=utcnow())
         )
-    audit_login_event("2fa_enabled", user_id=info.user.id, ip=ip)
+        await audit_event(session, "auth.2fa_enabled", user_id=info.user.id, ip=ip)
     return codes, raw
 
 
@@ -374,7 +386,7 @@ async def disable_two_factor(runtime: Any, info: SessionInfo, *, ip: str) -> Non
             .values(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
         )
         await session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == info.user.id))
-    audit_login_event("2fa_disabled", user_id=info.user.id, ip=ip)
+        await audit_event(session, "auth.2fa_disabled", user_id=info.user.id, ip=ip)
 
 
 async def recovery_codes_left(runtime: Any, user_id: uuid.UUID) -> int:
@@ -402,7 +414,7 @@ async def change_password(
         raw = await start_session(
             session, runtime.settings, info.user.id, info.row.workspace_id, ip=ip, user_agent=user_agent
         )
-    audit_login_event("password_changed", user_id=info.user.id, ip=ip)
+        await audit_event(session, "auth.password_changed", user_id=info.user.id, ip=ip)
     return raw
 
 
@@ -433,5 +445,5 @@ async def logout(runtime: Any, raw: str | None, *, ip: str | None = None) -> Non
     info = await load_session(runtime, raw)
     async with runtime.db.write() as session:
         await end_session(session, raw)
-    if info is not None:
-        audit_login_event("logout", user_id=info.user.id, ip=ip)
+        if info is not None:
+            await audit_event(session, "auth.logout", user_id=info.user.id, ip=ip)
