@@ -291,3 +291,16 @@ async def test_openai_provider_never_receives_personal_data(
         and "provider_error" in log[-1]["inputs"]
     )
     assert await count_rows(runtime, Message, workspace_id=ws.id, sender_kind="ai") >= 3
+
+
+async def test_an_inbox_created_after_ai_was_switched_on_gets_it(client, runtime, make_workspace, enable_ai):
+    from relaydesk.actions.inboxes import create_inbox
+    from relaydesk.models import Inbox
+
+    ws = await make_workspace()
+    await enable_ai(ws)
+    async with runtime.db.write() as session:
+        inbox = await create_inbox(session, ws.id, name="Second", channel_type="api")
+    async with runtime.db.read() as session:
+        fresh = await session.get(Inbox, inbox.id)
+        assert fresh.settings["ai_enabled"] is True

@@ -52,6 +52,10 @@ async def create_inbox(
     storage.write_inbox_credentials(inbox, {**default_credentials(channel_type), **(credentials or {})})
     session.add(inbox)
     await session.flush()
+    # AI switched on for the workspace reaches new inboxes too (imported here: the AI stack is heavy).
+    from relaydesk.actions.ai import sync_inbox_flags
+
+    await sync_inbox_flags(session, workspace_id)
     await emit(
         session, workspace_id, "inbox.created", {"inbox_id": str(inbox.id), "channel_type": channel_type}
     )
