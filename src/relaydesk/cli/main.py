@@ -14,6 +14,8 @@ import sys
 
 import click
 
+from relaydesk.cli import audit as audit_cli
+from relaydesk.cli import keys as keys_cli
 from relaydesk.config import ConfigError, Settings, load_settings
 
 
@@ -183,19 +185,6 @@ def createadmin(email: str, name: str, workspace_name: str, password: str | None
 
 
 @main.group()
-def keys() -> None:
-    """Encryption keys."""
-
-
-@keys.command("generate")
-def keys_generate() -> None:
-    """Print a new master key for RELAYDESK_MASTER_KEY (store it in a secret manager, not in the database)."""
-    from relaydesk.server.keys import generate_master_key
-
-    click.echo(generate_master_key())
-
-
-@main.group()
 def token() -> None:
     """Personal API tokens."""
 
@@ -224,6 +213,9 @@ def token_create(email: str, slug: str, name: str) -> None:
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
 
+
+main.add_command(keys_cli.keys)
+main.add_command(audit_cli.audit)
 
 if __name__ == "__main__":
     main()

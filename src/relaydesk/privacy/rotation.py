@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.db.base import utcnow
+from relaydesk.db.base import Base, utcnow
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.keys import ContactKey, KeyRotation, WorkspaceKey
 from relaydesk.models.workspaces import Workspace
@@ -28,6 +28,7 @@ BATCH = 500
 
 async def rotate(session: AsyncSession, workspace_id: uuid.UUID) -> KeyRotation:
     """Add the next workspace key generation and record a rotation for the job to carry out."""
+    vault.ring().forget_workspace(workspace_id)  # number the generation from the stored keys, not a cache
     new_id = await vault.run(session, lambda ring: ring.rotate_workspace_key(workspace_id))
     total = (
         await session.execute(
@@ -122,13 +123,49 @@ async def status(session: AsyncSession, workspace_id: uuid.UUID) -> KeyStatus:
     return KeyStatus(workspace_id, slug, generations, current, live, shredded, behind, rotation)
 
 
+# Columns sealed with `storage.seal_secret` / `seal_raw_body` under a master subkey: (table, column, scope
+# column or None for the platform scope, AAD label). A master rotation re-seals them all before the old
+# master key may be dropped from the configuration. Add a row here when a new sealed secret column appears.
+SECRET_COLUMNS: list[tuple[str, str, str | None, tuple[str, str]]] = [
+    ("webhook_endpoints", "secret", "workspace_id", ("secrets", "value")),
+    ("ai_settings", "api_key_sealed", "workspace_id", ("secrets", "value")),
+    ("users", "totp_secret", None, ("secrets", "value")),
+    ("inbound_events", "body", "workspace_id", ("inbound_events", "body")),
+]
+PLATFORM_SCOPE = uuid.UUID(int=0)
+
+
+async def _reseal_column(
+    session: AsyncSession, table_name: str, column: str, scope_col: str | None, label: tuple[str, str]
+) -> int:
+    table = Base.metadata.tables.get(table_name)
+    if table is None or column not in table.c:
+        return 0
+    scope_expr = table.c[scope_col] if scope_col else sa.literal(None)
+    rows = (
+        await session.execute(
+            sa.select(table.c.id, scope_expr, table.c[column]).where(table.c[column].is_not(None))
+        )
+    ).all()
+    changed = 0
+    for row_id, scope, blob in rows:
+        if not blob or not vault.secret_needs_reseal(blob):
+            continue
+        scope = scope or PLATFORM_SCOPE
+        aad = crypto.aad_for(scope, label[0], label[1], scope)
+        fresh = vault.seal_secret_bytes(scope, vault.open_secret_bytes(scope, blob, aad), aad)
+        await session.execute(sa.update(table).where(table.c.id == row_id).values({column: fresh}))
+        changed += 1
+    return changed
+
+
 async def rewrap_for_master(session: AsyncSession) -> dict[str, int]:
-    """After configuring `RELAYDESK_MASTER_KEY=new,old`: re-wrap every workspace key and re-seal the inbox
-    credentials under the new master key. Other secrets sealed with `storage.seal_secret` (webhook and
-    TOTP secrets, raw bodies) are re-sealed by their owners' tables listed in docs/encryption.md."""
+    """After configuring `RELAYDESK_MASTER_KEY=new,old`: re-wrap every workspace key and re-seal every
+    secret under the new master key. When it returns, the old key can be removed from the setting; copies
+    of the database taken before then need the old key, so destroying it makes them unreadable."""
     from relaydesk.privacy import storage
 
-    counts = {"workspace_keys": 0, "inbox_credentials": 0}
+    counts: dict[str, int] = {"workspace_keys": 0, "inboxes.credentials": 0}
     workspace_ids = list((await session.execute(sa.select(WorkspaceKey.workspace_id).distinct())).scalars())
     for workspace_id in workspace_ids:
         counts["workspace_keys"] += await vault.run(
@@ -138,5 +175,7 @@ async def rewrap_for_master(session: AsyncSession) -> dict[str, int]:
     for inbox in (await session.execute(sa.select(Inbox).where(Inbox.credentials.is_not(None)))).scalars():
         if inbox.credentials and vault.secret_needs_reseal(inbox.credentials):
             storage.write_inbox_credentials(inbox, storage.read_inbox_credentials(inbox))
-            counts["inbox_credentials"] += 1
+            counts["inboxes.credentials"] += 1
+    for table, column, scope_col, label in SECRET_COLUMNS:
+        counts[f"{table}.{column}"] = await _reseal_column(session, table, column, scope_col, label)
     return counts
