@@ -17,6 +17,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
+# Queue marker telling a consumer to catch up from the database; never sent to clients.
+RESYNC: dict[str, Any] = {"type": "resync", "seq": None}
 
 
 class Subscription:
@@ -32,6 +34,16 @@ class Subscription:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
+
+    def resync(self) -> None:
+        """Events may have been lost (bus reconnected): make the consumer read the database now.
+
+        Setting the flag alone is not enough: a consumer waiting on an empty queue would only notice at
+        the next event, which may never come; the marker wakes it.
+        """
+        self.overflowed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(RESYNC)
 
     def close(self) -> None:
         self.bus.unsubscribe(self)
@@ -68,6 +80,11 @@ class Bus:
     async def publish(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             self._fan_out(event)
+
+    def _resync_all(self) -> None:
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.resync()
 
 
 class RedisBus(Bus):
@@ -108,10 +125,16 @@ class RedisBus(Bus):
                 self._fan_out(event)
 
     async def _listen(self) -> None:
+        connected_before = False
         while True:
+            pubsub = self._redis.pubsub()
             try:
-                pubsub = self._redis.pubsub()
                 await pubsub.psubscribe(self.PREFIX + "*")
+                if connected_before:
+                    # Whatever was published while we were away is gone from Redis: every socket re-reads
+                    # the database instead of waiting for the next event to reveal the gap.
+                    self._resync_all()
+                connected_before = True
                 self._ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "pmessage":
@@ -120,7 +143,10 @@ class RedisBus(Bus):
                 raise
             except Exception:
                 log.warning("redis bus connection lost; reconnecting", exc_info=True)
-                await asyncio.sleep(1)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
 
 def make_bus(redis_url: str) -> Bus:

@@ -24,6 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from relaydesk.auth.principal import Principal
 from relaydesk.models.workspaces import Workspace
+from relaydesk.realtime.bus import RESYNC
 from relaydesk.realtime.events import events_since
 from relaydesk.runtime import Runtime
 
@@ -61,6 +62,7 @@ class _Stream:
             if sub.overflowed:
                 sub.overflowed = False
                 await self.catch_up()
+            if event is RESYNC:
                 continue
             seq = event.get("seq")
             if seq is None:

@@ -1,0 +1,88 @@
+"""A real HTTP/WebSocket server on loopback around the test runtime, and a small socket client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import uvicorn
+import websockets
+
+from relaydesk.runtime import Runtime
+
+
+class LiveServer:
+    """uvicorn in this event loop, serving the app on the shared test runtime (same database and bus)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from relaydesk.server.app import create_app
+
+        self.app = create_app(runtime=runtime, manage_runtime=False)
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/realtime"
+
+    async def start(self) -> LiveServer:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class Socket:
+    """A connected agent socket: `hello` has been read; `next()` returns the following server message."""
+
+    def __init__(
+        self, conn: Any, hello: dict[str, Any], replayed: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.conn = conn
+        self.hello = hello
+        # Events the server replayed from the database before `hello` (a resume with ?after=N).
+        self.replayed = replayed or []
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.conn.recv(), timeout))
+
+    async def events(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        return [await self.next(timeout) for _ in range(count)]
+
+    async def nothing_pending(self) -> list[dict[str, Any]]:
+        """Round-trip a ping: everything the server queued before the pong shows up first."""
+        await self.conn.send(json.dumps({"type": "ping"}))
+        before = []
+        while True:
+            message = await self.next()
+            if message.get("type") == "pong":
+                return before
+            before.append(message)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+async def connect(url: str, *, headers: dict[str, str] | None = None, until_hello: bool = True) -> Socket:
+    conn = await websockets.connect(url, additional_headers=headers or {}, open_timeout=5)
+    replay: list[dict[str, Any]] = []
+    if not until_hello:
+        return Socket(conn, {})
+    while True:
+        message = json.loads(await asyncio.wait_for(conn.recv(), 5))
+        if message.get("type") == "hello":
+            return Socket(conn, message, replay)
+        replay.append(message)
