@@ -144,7 +144,15 @@ async def on_message(ctx: JobContext) -> None:
             return await retrieve(session, loaded.workspace_id, query, embed)
 
     loaded.situation.intent = await asyncio.to_thread(understanding.detect_intent, loaded.situation.text)
-    plan = await decide(loaded.situation, search, provider, embed, understanding.sentiment, fallback=local)
+    # Finish well inside the job's lease, so a slow endpoint never makes a second worker start the same turn.
+    budget = max(5.0, ctx.runtime.settings.job_lease_seconds * 0.6)
+    try:
+        plan = await asyncio.wait_for(
+            decide(loaded.situation, search, provider, embed, understanding.sentiment, fallback=local), budget
+        )
+    except TimeoutError:
+        plan = await decide(loaded.situation, search, local, embed, understanding.sentiment)
+        plan.inputs["provider_error"] = f"{provider.name} provider took longer than {budget:.0f} s"
     summary: list[str] = []
     if plan.action == "handoff":
         customer = [t.text for t in loaded.situation.history if t.role == "customer"] + [
