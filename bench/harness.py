@@ -82,6 +82,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
+        # Other work on the machine skews every latency: the reports carry the load they ran under.
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -405,6 +405,14 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
         f"ingest-{args.rate:.0f}: receipt-to-stored lag p50 {paced['stored_lag_p50_ms']:.1f} ms, "
         f"p99 {paced['stored_lag_p99_ms']:.1f} ms; drained {paced['drain_s']:.1f} s after the load stopped."
     )
+    if args.profile:
+        own, total = harness.top_frames(harness.OUT / "ingest-profile.txt", 40)
+        extra += "\n\nserver profile during ingest-max (py-spy, share of samples):\n" + render_table(
+            ["function (self)", "%"], [[k, v] for k, v in own[:12]]
+        )
+        extra += "\n\n" + render_table(
+            ["relaydesk function (total)", "%"], [[k, v] for k, v in total if "relaydesk/" in k][:15]
+        )
     text = f"backend: {backend}, {args.duration:.0f} s per phase, {args.procs} load process(es)\n\n{table}\n\n{targets}\n\n{extra}"
     print(text)
     name = args.name or f"ingest-{backend}"
