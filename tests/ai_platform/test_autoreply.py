@@ -304,3 +304,25 @@ async def test_an_inbox_created_after_ai_was_switched_on_gets_it(client, runtime
     async with runtime.db.read() as session:
         fresh = await session.get(Inbox, inbox.id)
         assert fresh.settings["ai_enabled"] is True
+
+
+async def test_periodic_probe_records_what_the_endpoint_supports(
+    client, runtime, make_workspace, enable_ai, fake_openai, run_jobs
+):
+    ws = await make_workspace()
+    await enable_ai(
+        ws,
+        api_key=fake_openai.api_key,
+        provider="openai",
+        openai_base_url=fake_openai.base_url,
+        openai_model=fake_openai.model,
+    )
+    fake_openai.supports_tools = False
+    assert runtime.dispatcher is not None
+    await runtime.dispatcher.enqueue_periodic()
+    await run_jobs()
+    probe = (await client.get("/api/v1/ai/settings", headers=ws.admin.headers)).json()["probe"]
+    assert probe["ok"] is True and probe["tool_calling"] is False and probe["models"] == ["fake-gpt"]
+    resp = await client.post("/api/v1/ai/settings/probe", headers=ws.admin.headers)
+    assert resp.status_code == 200 and resp.json()["tool_calling"] is False
+    assert (await client.post("/api/v1/ai/settings/probe", headers=ws.agent.headers)).status_code == 403

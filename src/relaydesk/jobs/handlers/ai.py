@@ -22,8 +22,8 @@ from relaydesk.ai.knowledge.retrieval import retrieve
 from relaydesk.ai.providers.factory import build_provider
 from relaydesk.ai.providers.local import LocalProvider
 from relaydesk.errors import Conflict
-from relaydesk.jobs.registry import JobContext, handler
-from relaydesk.models.ai import AiConversationState, AiDecision
+from relaydesk.jobs.registry import JobContext, handler, periodic
+from relaydesk.models.ai import AiConversationState, AiDecision, AiSettings
 from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.messages import Message
@@ -167,3 +167,25 @@ async def on_message(ctx: JobContext) -> None:
             await ai_actions.apply_plan(session, conv, loaded.message_id, plan, loaded.settings, summary)
         except Conflict:
             return  # switched off or handed off while we were thinking: say nothing
+
+
+@periodic("ai.probe_providers", every_seconds=6 * 3600)
+async def probe_providers(ctx: JobContext) -> None:
+    """Re-probe every configured OpenAI-compatible endpoint (models, tool calling) so the admin sees a model
+    that was unloaded or an endpoint that lost tool calling without waiting for customers to hit it."""
+    async with ctx.runtime.db.read() as session:
+        rows = (
+            await session.execute(sa.select(AiSettings.workspace_id, AiSettings.inbox_id).limit(500))
+        ).all()
+        targets = []
+        for workspace_id, inbox_id in rows:
+            settings, api_key = await ai_actions.effective_settings(session, workspace_id, inbox_id)
+            if settings["enabled"] and settings["provider"] == "openai":
+                targets.append((workspace_id, inbox_id, settings, api_key))
+    for workspace_id, inbox_id, settings, api_key in targets:
+        provider = build_provider(
+            settings.values, api_key, understanding.embed, ctx.runtime.http_unrestricted
+        )
+        result = await provider.probe()
+        async with ctx.runtime.db.write() as session:
+            await ai_actions.record_probe(session, workspace_id, inbox_id, result)
