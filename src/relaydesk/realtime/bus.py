@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -96,7 +97,9 @@ class RedisBus(Bus):
         super().__init__()
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url)
+        # A recognisable name in `CLIENT LIST`, per process: operators (and tests) can tell the buses apart.
+        self.client_name = f"relaydesk-bus-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._redis = redis.from_url(url, client_name=self.client_name)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
