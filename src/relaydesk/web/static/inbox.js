@@ -541,6 +541,12 @@ function soon(key, fn) {
 
 function onEvent(event) {
   const p = event.payload || {};
+  if (event.type === "member.deactivated" && p.user_id === me.id) {
+    live.closedByUs = true;
+    live.drop();
+    window.location.href = "/login";
+    return;
+  }
   const convId = p.conversation_id;
   if (event.type.startsWith("conversation.") || event.type.startsWith("message.")) {
     if (convId) soon(`c:${convId}`, () => api("GET", `/api/v1/conversations/${convId}`).then(upsert).catch(() => {}));
