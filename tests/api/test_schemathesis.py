@@ -16,7 +16,7 @@ from schemathesis.core import NOT_SET
 from relaydesk.server.app import create_app
 from tests.api.test_tenant_matrix import seed_b
 
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 4
 # The caller's own membership and tokens stay out of the substitution, so the run keeps its credentials.
 KEEP_RANDOM = {"membership_id", "token_id"}
 
