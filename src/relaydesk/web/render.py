@@ -22,7 +22,7 @@ from litestar.response import Redirect
 from relaydesk.auth.login import SessionInfo, load_session
 from relaydesk.auth.principal import ROLE_RANK
 from relaydesk.auth.sessions import cookie_name
-from relaydesk.errors import DomainError, Forbidden
+from relaydesk.errors import Forbidden
 from relaydesk.models.workspaces import Membership, Workspace
 from relaydesk.runtime import Runtime
 
@@ -151,7 +151,3 @@ async def web_context(
         role=current[0].role,
         workspaces=[{"id": str(w.id), "name": w.name, "role": m.role} for m, w in rows],
     )
-
-
-def error_message(exc: DomainError) -> str:
-    return exc.message
