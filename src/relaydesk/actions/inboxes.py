@@ -13,7 +13,7 @@ from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import CHANNEL_TYPES, Inbox
-from relaydesk.privacy import storage
+from relaydesk.privacy import audit, storage
 from relaydesk.realtime.events import emit
 
 
@@ -85,7 +85,12 @@ async def update_inbox(
 
 
 async def rotate_secret(
-    session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID, which: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    which: str,
+    *,
+    actor_id: uuid.UUID | None = None,
 ) -> Inbox:
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
     creds = storage.read_inbox_credentials(inbox)
@@ -93,6 +98,16 @@ async def rotate_secret(
         raise InvalidInput(f"this inbox has no {which!r} secret")
     creds[which] = new_signing_secret()
     storage.write_inbox_credentials(inbox, creds)
+    await audit.record(
+        session,
+        workspace_id,
+        "inbox.credentials_changed",
+        actor_kind="user" if actor_id else "system",
+        actor_id=actor_id,
+        target_type="inbox",
+        target_id=inbox.id,
+        metadata={"rotated": which},
+    )
     return inbox
 
 

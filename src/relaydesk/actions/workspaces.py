@@ -14,6 +14,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User, UserSession
 from relaydesk.models.workspaces import ROLES, Membership, Workspace
+from relaydesk.privacy import audit
 from relaydesk.realtime.events import emit
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$")
@@ -87,8 +88,33 @@ async def _owners_left(session: AsyncSession, workspace_id: uuid.UUID, excluding
     ).scalar_one()
 
 
+async def _audit_member(
+    session: AsyncSession,
+    membership: Membership,
+    action: str,
+    actor_id: uuid.UUID | None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    await audit.record(
+        session,
+        membership.workspace_id,
+        action,
+        actor_kind="user" if actor_id else "system",
+        actor_id=actor_id,
+        target_type="user",
+        target_id=membership.user_id,
+        metadata=metadata,
+    )
+
+
 async def change_role(
-    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, role: str, *, actor_role: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    membership_id: uuid.UUID,
+    role: str,
+    *,
+    actor_role: str,
+    actor_id: uuid.UUID | None = None,
 ) -> Membership:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
@@ -101,13 +127,19 @@ async def change_role(
         and await _owners_left(session, workspace_id, membership.id) == 0
     ):
         raise Conflict("a workspace keeps at least one owner")
-    membership.role = role
+    previous, membership.role = membership.role, role
+    await _audit_member(session, membership, "member.role_changed", actor_id, {"from": previous, "to": role})
     await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "role": role})
     return membership
 
 
 async def deactivate_member(
-    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, *, actor_role: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    membership_id: uuid.UUID,
+    *,
+    actor_role: str,
+    actor_id: uuid.UUID | None = None,
 ) -> Membership:
     """Deactivation keeps the person's past messages and name but kills their sessions and tokens at once."""
     membership = await get_scoped(session, Membership, workspace_id, membership_id)
@@ -133,16 +165,18 @@ async def deactivate_member(
             UserSession.user_id == membership.user_id, UserSession.workspace_id == workspace_id
         )
     )
+    await _audit_member(session, membership, "member.deactivated", actor_id)
     await emit(session, workspace_id, "member.deactivated", {"user_id": str(membership.user_id)})
     return membership
 
 
 async def reactivate_member(
-    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID
+    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
 ) -> Membership:
     membership = await get_scoped(session, Membership, workspace_id, membership_id)
     membership.is_active = True
     membership.deactivated_at = None
+    await _audit_member(session, membership, "member.reactivated", actor_id)
     await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "active": True})
     return membership
 

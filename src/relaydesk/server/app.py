@@ -23,6 +23,7 @@ from relaydesk.inbound.webhook import receive_webhook
 from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.errors import EXCEPTION_HANDLERS
 from relaydesk.server.headers import SecurityHeadersMiddleware
+from relaydesk.server.tenancy import TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def create_app(
     api = Router(
         path="/api/v1",
         route_handlers=API_HANDLERS,
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=[OPENAPI_PATH])],
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=[OPENAPI_PATH]), TenantScopeMiddleware()],
         dependencies={"principal": Provide(provide_principal)},
     )
     route_handlers: list = [health, receive_webhook, api]

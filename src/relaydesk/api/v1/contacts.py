@@ -26,7 +26,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import Conflict, InvalidInput
 from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.models.inboxes import Inbox
-from relaydesk.privacy import storage
+from relaydesk.privacy import audit, storage
 from relaydesk.queries.conversations import ConversationFilter, list_conversations
 from relaydesk.runtime import Runtime
 
@@ -138,8 +138,19 @@ async def contacts_index(
 
 @get("/contacts/{contact_id:uuid}", guards=[requires_agent])
 async def contacts_show(contact_id: uuid.UUID, principal: Principal, runtime: Runtime) -> dict[str, Any]:
-    async with runtime.db.read() as session:
-        return await _show(session, principal.workspace_id, contact_id)
+    """Reading a full profile is audited (`contact.viewed`), so it runs in a write transaction."""
+    async with runtime.db.write() as session:
+        shown = await _show(session, principal.workspace_id, contact_id)
+        await audit.record(
+            session,
+            principal.workspace_id,
+            "contact.viewed",
+            actor_kind="api_token" if principal.via == "token" else "user",
+            actor_id=principal.user_id,
+            target_type="contact",
+            target_id=contact_id,
+        )
+        return shown
 
 
 @post("/contacts", guards=[requires_agent])

@@ -136,7 +136,9 @@ async def inboxes_rotate_secret(
 ) -> dict[str, Any]:
     """Replace one signing secret (`inbound_secret` by default); the old one stops working at once."""
     async with runtime.db.write() as session:
-        inbox = await inbox_actions.rotate_secret(session, principal.workspace_id, inbox_id, data.which)
+        inbox = await inbox_actions.rotate_secret(
+            session, principal.workspace_id, inbox_id, data.which, actor_id=principal.user_id
+        )
         return _json(inbox, principal, runtime)
 
 

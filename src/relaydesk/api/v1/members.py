@@ -151,7 +151,12 @@ async def members_update(
 ) -> dict[str, Any]:
     async with runtime.db.write() as session:
         await ws_actions.change_role(
-            session, principal.workspace_id, membership_id, data.role, actor_role=principal.role
+            session,
+            principal.workspace_id,
+            membership_id,
+            data.role,
+            actor_role=principal.role,
+            actor_id=principal.user_id,
         )
         return await _member(session, principal.workspace_id, membership_id)
 
@@ -163,7 +168,7 @@ async def members_deactivate(
     """Ends the person's sessions and revokes their tokens here at once; their history stays."""
     async with runtime.db.write() as session:
         await ws_actions.deactivate_member(
-            session, principal.workspace_id, membership_id, actor_role=principal.role
+            session, principal.workspace_id, membership_id, actor_role=principal.role, actor_id=principal.user_id
         )
         return await _member(session, principal.workspace_id, membership_id)
 
@@ -176,7 +181,9 @@ async def members_reactivate(
         m = await get_scoped(session, Membership, principal.workspace_id, membership_id)
         if m.role == "owner" and principal.role != "owner":
             raise Forbidden("only an owner can reactivate an owner")
-        await ws_actions.reactivate_member(session, principal.workspace_id, membership_id)
+        await ws_actions.reactivate_member(
+            session, principal.workspace_id, membership_id, actor_id=principal.user_id
+        )
         return await _member(session, principal.workspace_id, membership_id)
 
 
