@@ -91,3 +91,17 @@ async def test_low_support_clarifies_once_then_hands_off():
         sentiment,
     )
     assert (second.action, second.reason_category) == ("handoff", "missing_knowledge")
+
+
+async def test_one_workspace_level_settings_row(runtime, make_workspace):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from relaydesk.models import AiSettings
+
+    ws = await make_workspace()
+    async with runtime.db.write() as session:
+        session.add(AiSettings(workspace_id=ws.id, inbox_id=None, config={}, probe={}))
+    with pytest.raises(IntegrityError):
+        async with runtime.db.write() as session:
+            session.add(AiSettings(workspace_id=ws.id, inbox_id=None, config={}, probe={}))

@@ -20,7 +20,17 @@ class AiSettings(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     """
 
     __tablename__ = "ai_settings"
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "inbox_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "inbox_id"),
+        # NULLs are distinct in a unique constraint: this keeps the workspace-level row single too.
+        sa.Index(
+            "uq_ai_settings_workspace_level",
+            "workspace_id",
+            unique=True,
+            postgresql_where=sa.text("inbox_id IS NULL"),
+            sqlite_where=sa.text("inbox_id IS NULL"),
+        ),
+    )
 
     inbox_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("inboxes.id", ondelete="CASCADE"))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
