@@ -77,7 +77,7 @@ async def _tamper(runtime, statement, params):  # type: ignore[no-untyped-def]
 async def test_changes_are_audited_in_a_chain_that_verify_accepts(
     client, runtime, make_workspace, run_jobs, settings, monkeypatch
 ):
-    ws, seeded, agent_membership = await _audited_workspace(client, runtime, make_workspace, run_jobs)
+    ws, seeded, _membership = await _audited_workspace(client, runtime, make_workspace, run_jobs)
     async with runtime.db.read() as session:
         rows = (
             (
