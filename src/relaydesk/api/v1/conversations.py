@@ -31,10 +31,10 @@ class ConversationCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class ConversationUpdate(msgspec.Struct, forbid_unknown_fields=True):
     status: str | msgspec.UnsetType = msgspec.UNSET
-    snoozed_until: dt.datetime | None | msgspec.UnsetType = msgspec.UNSET
+    snoozed_until: dt.datetime | msgspec.UnsetType | None = msgspec.UNSET
     priority: str | msgspec.UnsetType = msgspec.UNSET
-    assignee_id: uuid.UUID | None | msgspec.UnsetType = msgspec.UNSET
-    team_id: uuid.UUID | None | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    team_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     custom_attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
