@@ -20,6 +20,22 @@ DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "pt", "nl")
 #: Fewer letters than this and n-gram statistics are noise.
 MIN_LETTERS = 6
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+#: Function words per language. Low-accuracy lingua only sees trigrams and
+#: mislabels short English questions ("Where is my order? It is late." came
+#: out German); a handful of very frequent, mostly language-specific words
+#: is a cheap prior that fixes that without loading the 200 MB models.
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset("the is are my you your it this that what where when why how have has was not and i".split()),
+    "de": frozenset("der die das ist ich nicht und mein meine sie wir ein eine wie wo warum habe wird".split()),
+    "fr": frozenset("le la les est je ne pas et mon ma mes vous une un où pourquoi avec pour".split()),
+    "es": frozenset("el la los las es yo no y mi mis usted una un dónde por qué para con está".split()),
+    "it": frozenset("il lo la gli è io non e mio mia una un dove perché per con sono ho".split()),
+    "pt": frozenset("o a os as é eu não e meu minha uma um onde porque para com está tenho".split()),
+    "nl": frozenset("de het is ik niet en mijn een waar waarom voor met heb wordt nog".split()),
+}
+#: How much one function-word hit adds to lingua's relative confidence.
+_HIT_WEIGHT = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +55,7 @@ class LanguageDetector:
         languages: Iterable[str] = DEFAULT_LANGUAGES,
         default: str = "en",
         high_accuracy: bool = False,
-        min_confidence: float = 0.5,
+        min_confidence: float = 0.4,
     ) -> None:
         self.languages = tuple(dict.fromkeys(code.lower() for code in languages))
         if len(self.languages) < 1:
@@ -70,8 +86,19 @@ class LanguageDetector:
         if len(_LETTER.findall(text or "")) < MIN_LETTERS or len(self.languages) == 1:
             return DetectedLanguage(self.default, 0.0, False)
         detector = self._detector or self._load()
-        values = detector.compute_language_confidence_values(text)
-        if not values or values[0].value < self.min_confidence:
-            return DetectedLanguage(self.default, float(values[0].value) if values else 0.0, False)
-        best = values[0]
-        return DetectedLanguage(best.language.iso_code_639_1.name.lower(), round(float(best.value), 4), True)
+        scores = {
+            v.language.iso_code_639_1.name.lower(): float(v.value)
+            for v in detector.compute_language_confidence_values(text)
+        }
+        words = [w.lower() for w in _WORD.findall(text)]
+        for code in scores:
+            hits = sum(1 for w in words if w in _FUNCTION_WORDS.get(code, ()))
+            scores[code] += _HIT_WEIGHT * min(hits, 4)
+        total = sum(scores.values())
+        if total <= 0:
+            return DetectedLanguage(self.default, 0.0, False)
+        code, best = max(scores.items(), key=lambda kv: kv[1])
+        confidence = round(best / total, 4)
+        if confidence < self.min_confidence:
+            return DetectedLanguage(self.default, confidence, False)
+        return DetectedLanguage(code, confidence, True)

@@ -38,6 +38,8 @@ _SUPPORT_LEXICON: dict[str, float] = {
     "incompetent": -2.6,
     "unresolved": -1.5,
     "lied": -2.2,
+    # Neutral in support: "order number", "tracking number" (VADER rates it +0.3).
+    "number": 0.0,
 }
 #: Multi-word complaints: VADER works token by token, so these are matched as
 #: phrases and added to the compound score afterwards.

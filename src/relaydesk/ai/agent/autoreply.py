@@ -32,6 +32,11 @@ OFFER_REPLY = (
     "I'm sorry this hasn't been sorted out yet. Would you like me to connect you with a member of our team? "
     'Just reply "yes".'
 )
+SMALL_TALK = {
+    "greeting": "Hello! How can I help you today?",
+    "thanks": "You're welcome! Is there anything else I can help you with?",
+    "goodbye": "Thank you for getting in touch. Goodbye!",
+}
 CLARIFY_GENERIC = (
     "I want to make sure I get this right. Could you tell me a bit more about what you need, for example "
     "the product or order it is about?"
@@ -60,7 +65,7 @@ class Situation:
 
 @dataclass
 class Plan:
-    action: str  # answer | clarify | offer_handoff | handoff
+    action: str  # answer | clarify | offer_handoff | handoff | smalltalk
     reply: str | None
     reason_category: str | None = None
     detail: str | None = None
@@ -163,6 +168,15 @@ async def decide(
     if rule is not None:
         inputs["rule"] = rule
         return _handoff("policy_restriction", f"policy rule {rule}", inputs)
+    # Small talk is answered politely and does not use up the one clarifying question.
+    if (
+        intent is not None
+        and intent.name in SMALL_TALK
+        and intent.confidence >= s["intent_min_confidence"]
+        and not intent.out_of_scope
+        and len(text) <= 60
+    ):
+        return Plan("smalltalk", SMALL_TALK[intent.name], None, intent.name, inputs=inputs)
     # 4. Frustration and loops: offer a person once, then hand off.
     if is_frustrated(scores):
         return _escalate(situation, "negative_sentiment", "negative sentiment", inputs)
