@@ -105,3 +105,10 @@ async def test_one_workspace_level_settings_row(runtime, make_workspace):
     with pytest.raises(IntegrityError):
         async with runtime.db.write() as session:
             session.add(AiSettings(workspace_id=ws.id, inbox_id=None, config={}, probe={}))
+
+
+async def test_small_talk_is_answered_without_using_the_clarification():
+    plan = await _decide("hi there", intent=Intent("greeting", 0.95, False))
+    assert plan.action == "smalltalk" and plan.reply.startswith("Hello")
+    plan = await _decide("hi there", intent=Intent("greeting", 0.95, True))
+    assert plan.action != "smalltalk"
