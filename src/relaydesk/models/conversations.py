@@ -19,9 +19,12 @@ class Conversation(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     __tablename__ = "conversations"
     __table_args__ = (
         sa.UniqueConstraint("workspace_id", "display_number"),
-        sa.Index("ix_conversations_list", "workspace_id", "status", "last_activity_at"),
-        sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "last_activity_at"),
-        sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at"),
+        # The inbox views walk these in list order and stop after one page (bench/conversation_list.py):
+        # `id` ends each one because it breaks ties in the ORDER BY, so no sort step is left; the
+        # assignee index carries `status` so "mine, open" skips an agent's resolved history.
+        sa.Index("ix_conversations_list", "workspace_id", "status", "last_activity_at", "id"),
+        sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "status", "last_activity_at", "id"),
+        sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
     )
 
     display_number: Mapped[int] = mapped_column(sa.BigInteger)
