@@ -177,7 +177,7 @@ async def test_lapsed_lease_is_taken_over_and_the_old_owner_cannot_finish_it(run
         )
     (taken,) = await survivor.claim(10)
     assert (taken.locked_by, taken.attempts) == ("survivor", 2)
-    await crashed._finish(claimed, state="done", error=None)  # the stalled owner wakes up: ignored
+    assert await crashed._finish(claimed, state="done", error=None) is False  # the stalled owner: ignored
     job = await _job(runtime, job_id)
     assert (job.state, job.locked_by) == ("running", "survivor")
     await survivor._execute(taken)

@@ -64,7 +64,7 @@ async def test_worker_killed_mid_request_another_finishes_once(
     second = None
     try:
         await first.started()
-        await eventually(lambda: _is_set(receiver), 20, f"worker never sent:\n{first.log}")
+        await eventually(lambda: _is_set(receiver), 60, f"worker never sent:\n{first.log}")
         (job,) = await _deliveries(runtime)
         assert (job.state, job.attempts) == ("running", 1) and job.locked_by
         first.kill9()

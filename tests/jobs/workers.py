@@ -49,7 +49,7 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def started(self, timeout: float = 20.0) -> Worker:
+    async def started(self, timeout: float = 60.0) -> Worker:
         await eventually(lambda: _true(" running" in self.log), timeout, f"worker did not start:\n{self.log}")
         return self
 

@@ -203,7 +203,8 @@ class Dispatcher:
 
     async def _finish(
         self, job: Job, *, state: str, error: str | None, run_at: dt.datetime | None = None
-    ) -> None:
+    ) -> bool:
+        """Record the outcome if this worker still holds the job; False if the lease was lost meanwhile."""
         values: dict[str, object] = {
             "state": state,
             "locked_by": None,
@@ -215,9 +216,15 @@ class Dispatcher:
         if run_at is not None:
             values["run_at"] = run_at
         async with self.runtime.db.write() as session:
-            await session.execute(
+            result = await session.execute(
                 sa.update(Job).where(Job.id == job.id, Job.locked_by == self.worker_id).values(**values)
             )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning(
+                "job %s (%s): lease lost to another worker; outcome %s not recorded", job.id, job.kind, state
+            )
+            return False
+        return True
 
     def max_attempts(self, job: Job) -> int:
         """The job's own limit if it was enqueued with one, else the configured `job_max_attempts`."""
@@ -228,7 +235,8 @@ class Dispatcher:
         permanent = isinstance(exc, PermanentError)
         if permanent or job.attempts >= self.max_attempts(job):
             log.warning("job %s (%s) dead after %d attempts: %s", job.id, job.kind, job.attempts, error)
-            await self._finish(job, state="dead", error=error)
+            if not await self._finish(job, state="dead", error=error):
+                return  # another worker owns the job now; its outcome counts, not ours
             job.last_error = error
             dead_handler = get_handler(f"{job.kind}:dead")
             if dead_handler is not None:

@@ -119,13 +119,16 @@ async def realtime(socket: WebSocket, runtime: Runtime, after: int | None = None
     await socket.accept()
     sub = runtime.bus.subscribe(principal.workspace_id)
     try:
-        if after is None or after < 0:
-            async with runtime.db.read() as session:
-                after = (
-                    await session.execute(
-                        sa.select(Workspace.event_seq).where(Workspace.id == principal.workspace_id)
-                    )
-                ).scalar_one()
+        async with runtime.db.read() as session:
+            current = (
+                await session.execute(
+                    sa.select(Workspace.event_seq).where(Workspace.id == principal.workspace_id)
+                )
+            ).scalar_one()
+        # No `after` means "from now". An `after` beyond the current sequence (a client that remembers
+        # a restored or reset database) would make every live event look already seen: start from now.
+        if after is None or after < 0 or after > current:
+            after = current
         stream = _Stream(socket, runtime, principal, after)
         await stream.catch_up()
         await socket.send_json({"type": "hello", "seq": stream.last})
