@@ -64,12 +64,12 @@ async def test_worker_killed_mid_request_another_finishes_once(
     second = None
     try:
         await first.started()
-        await eventually(lambda: _is_set(receiver), 60, f"worker never sent:\n{first.log}")
+        await eventually(lambda: _is_set(receiver), 60, lambda: f"worker never sent:\n{first.log}")
         (job,) = await _deliveries(runtime)
         assert (job.state, job.attempts) == ("running", 1) and job.locked_by
         first.kill9()
         second = await Worker(settings).started()
-        await eventually(lambda: _all_done(runtime), 30, f"job not finished:\n{second.log}")
+        await eventually(lambda: _all_done(runtime), 30, lambda: f"job not finished:\n{second.log}")
     finally:
         first.stop()
         if second is not None:
@@ -126,7 +126,7 @@ async def test_worker_killed_after_claiming_loses_nothing(
         await claimer.wait()
     worker = await Worker(settings).started()
     try:
-        await eventually(lambda: _all_done(runtime), 30, f"jobs not finished:\n{worker.log}")
+        await eventually(lambda: _all_done(runtime), 30, lambda: f"jobs not finished:\n{worker.log}")
     finally:
         worker.stop()
     assert sorted(receiver.accepted_ids) == sorted(ids)
@@ -165,7 +165,7 @@ async def test_two_workers_drain_200_jobs_each_exactly_once(
     try:
         for worker in workers:
             await worker.started()
-        await eventually(lambda: _all_done(runtime), 90, "\n\n".join(w.log for w in workers))
+        await eventually(lambda: _all_done(runtime), 90, lambda: "\n\n".join(w.log for w in workers))
     finally:
         for worker in workers:
             worker.stop()

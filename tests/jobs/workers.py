@@ -50,7 +50,9 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     async def started(self, timeout: float = 60.0) -> Worker:
-        await eventually(lambda: _true(" running" in self.log), timeout, f"worker did not start:\n{self.log}")
+        await eventually(
+            lambda: _true(" running" in self.log), timeout, lambda: f"worker did not start:\n{self.log}"
+        )
         return self
 
     def kill9(self) -> None:
@@ -66,16 +68,20 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        self.log_path.unlink(missing_ok=True)
 
 
 async def _true(value: bool) -> bool:
     return value
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, message: str = "") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float, message: str | Callable[[], str] = ""
+) -> None:
+    """Poll `check`; `message` may be a callable so a log is read when the wait fails, not before."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(message or "condition not met in time")
+    raise AssertionError((message() if callable(message) else message) or "condition not met in time")

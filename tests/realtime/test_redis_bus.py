@@ -140,6 +140,7 @@ class Serve:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        self.log_path.unlink(missing_ok=True)
 
 
 async def _stamp_head(url: str) -> None:
