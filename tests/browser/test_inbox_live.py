@@ -94,6 +94,9 @@ async def test_second_agent_sees_the_assignment_live(live_server, browser, make_
     await expect(mine.locator(".assignee")).to_have_text("Agent of Acme")
     await mine.locator("a").click()
     await expect(agent.locator("#act-assignee")).to_have_value(str(ws.agent.user_id))
+    # Typing indicators: the admin types in the same conversation, the agent sees it.
+    await admin.locator("#composer-text").type("Let me check")
+    await expect(agent.locator("#typing")).to_have_text("Admin of Acme is typing…", timeout=10_000)
     # And back: the agent resolves, the admin's open view updates without reload.
     await agent.locator("#act-resolve").click()
     await expect(admin.locator("#thread-meta")).to_contain_text("resolved", timeout=10_000)
