@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from relaydesk.actions.contacts import create_contact
 from relaydesk.actions.keys import shred_contact
 from relaydesk.models import Attachment, Contact, ContactKey, Message, SearchToken
 from relaydesk.privacy import crypto, storage, vault
@@ -103,8 +104,12 @@ async def test_a_page_of_rows_costs_one_key_query(client, runtime, make_workspac
         statements.append(statement)
 
     engine = runtime.db.read_engine.sync_engine
-    for contact_id in [c for (_w, c) in list(vault.ring()._contacts)]:
-        vault.ring().forget_contact(ws.id, contact_id)
+    async with runtime.db.read() as session:
+        contact_ids = (
+            await session.execute(sa.select(ContactKey.contact_id).where(ContactKey.workspace_id == ws.id))
+        ).scalars()
+        for contact_id in contact_ids:
+            vault.ring().forget_contact(ws.id, contact_id)  # a cold cache: every key must be loaded
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         async with runtime.db.read() as session:
@@ -210,3 +215,25 @@ async def test_contact_data_keys_are_wrapped_under_the_workspace_key(
         ).scalars()
         assert all(c is None or crypto.key_id_of(c).startswith("c") for c in contents)
     assert ATTACHMENT  # (attachment bytes are checked by the grep test)
+
+
+async def test_rows_loaded_by_get_and_refresh_decrypt_with_a_cold_cache(runtime, make_workspace):
+    ws = await make_workspace()
+    async with runtime.db.write() as session:
+        created = await create_contact(
+            session, ws.id, name="Ottoline Vance", custom_attributes={"plan": "gold"}
+        )
+    for loader in ("get", "refresh"):
+        vault.ring().forget_contact(ws.id, created.id)
+        async with runtime.db.read() as session:
+            if loader == "get":
+                contact = await session.get(Contact, created.id)
+            else:
+                contact = (
+                    await session.execute(sa.select(Contact).where(Contact.id == created.id))
+                ).scalar_one()
+                vault.ring().forget_contact(ws.id, created.id)
+                contact.__dict__.pop("_rd_keys", None)
+                await session.refresh(contact)
+            pii = storage.read_contact(contact)
+            assert (pii.name, pii.custom_attributes) == ("Ottoline Vance", {"plan": "gold"}), loader

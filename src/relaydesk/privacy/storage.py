@@ -489,11 +489,24 @@ for _model in SEALED_COLUMNS:
     event.listen(_model, "refresh", _on_refresh)
 
 
+_SEALED_MODELS = tuple(SEALED_COLUMNS)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _after_select(state: ORMExecuteState) -> Any:
     if not state.is_select:
         return None
     result = state.invoke_statement()
+    options = state.execution_options
+    if (
+        not options.get("prebuffer_rows")
+        and not options.get("yield_per")
+        and not options.get("stream_results")
+        and any(issubclass(m.class_, _SEALED_MODELS) for m in state.all_mappers)
+    ):
+        # `AsyncSession.get()` and `refresh()` do not prebuffer: materialise the rows now, while SQL may
+        # still run synchronously, so their keys are loaded before any caller reads them.
+        result = result.freeze()()
     loaded = state.session.info.pop(_LOADED, None)
     if loaded:
         _prime_loaded(state.session, loaded)
