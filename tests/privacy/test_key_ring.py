@@ -212,3 +212,13 @@ async def test_open_without_key_is_unknown_not_created(
         await ring.open(WS, blob, aad(uuid.UUID(int=5)))
     assert not isinstance(info.value, KeyDestroyed)
     assert store.contact_keys == {}
+
+
+async def test_the_contact_key_cache_is_bounded(master):
+    store = InMemoryKeyStore()
+    ring = KeyRing(store, [master], max_cached_contacts=3)
+    ws = uuid.uuid4()
+    contacts = [uuid.uuid4() for _ in range(5)]
+    keys = [await ring.contact_key(ws, c) for c in contacts]
+    assert [ring.cached_contact_key(ws, c) for c in contacts] == [None, None, *keys[2:]]
+    assert await ring.contact_key(ws, contacts[0]) == keys[0]  # evicted keys reload from the store

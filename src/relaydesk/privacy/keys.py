@@ -167,6 +167,7 @@ class KeyRing:
         *,
         cache_ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        max_cached_contacts: int = 100_000,
     ) -> None:
         if not master_keys:
             raise ValueError("at least one master key is required")
@@ -174,6 +175,7 @@ class KeyRing:
         self._masters = {m.key_id: m.key for m in master_keys}
         self._current_master = master_keys[0]
         self._ttl = cache_ttl
+        self._max_contacts = max_cached_contacts
         self._clock = clock
         self._workspace: dict[uuid.UUID, dict[str, bytes]] = {}
         self._workspace_loaded_at: dict[uuid.UUID, float] = {}
@@ -284,7 +286,7 @@ class KeyRing:
             )
             stored = await self._store.add_contact_key(workspace_id, contact_id, WrappedKey(kid, wrapped))
         key = await self._unwrap_contact(workspace_id, contact_id, stored)
-        self._contacts[(workspace_id, contact_id)] = _Cached(key, self._clock())
+        self._cache_contact(workspace_id, contact_id, key)
         return key
 
     async def _unwrap_contact(
@@ -301,6 +303,14 @@ class KeyRing:
         await self._store.destroy_contact_key(workspace_id, contact_id)
         self.forget_contact(workspace_id, contact_id)
 
+    def _cache_contact(self, workspace_id: uuid.UUID, contact_id: uuid.UUID, key: bytes) -> None:
+        """Bounded: past `max_cached_contacts` the oldest entry goes (dicts keep insertion order), so a
+        process that reads every contact once does not keep every key in memory."""
+        self._contacts.pop((workspace_id, contact_id), None)
+        while len(self._contacts) >= self._max_contacts:
+            self._contacts.pop(next(iter(self._contacts)))
+        self._contacts[(workspace_id, contact_id)] = _Cached(key, self._clock())
+
     def cached_contact_key(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bytes | None:
         """The contact's key if this process holds a fresh copy, without touching the store."""
         cached = self._contacts.get((workspace_id, contact_id))
@@ -311,7 +321,7 @@ class KeyRing:
     ) -> bytes:
         """Unwrap and cache a contact key the caller loaded itself (batch loads for a page of rows)."""
         key = await self._unwrap_contact(workspace_id, contact_id, stored)
-        self._contacts[(workspace_id, contact_id)] = _Cached(key, self._clock())
+        self._cache_contact(workspace_id, contact_id, key)
         return key
 
     def forget_workspace(self, workspace_id: uuid.UUID) -> None:
