@@ -46,6 +46,10 @@ def _app_role(connection: Connection) -> None:
     )
     connection.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
     connection.exec_driver_sql(f"REVOKE UPDATE, DELETE ON audit_events FROM {APP_ROLE}")
+    # Tables a later migration creates (as the same owner) get the same grants without anyone remembering.
+    connection.exec_driver_sql(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
+    )
 
 
 def _audit_append_only(connection: Connection) -> None:
