@@ -166,6 +166,7 @@ async def test_two_workers_drain_200_jobs_each_exactly_once(
         for worker in workers:
             await worker.started()
         await eventually(lambda: _all_done(runtime), 90, lambda: "\n\n".join(w.log for w in workers))
+        logs = [w.log for w in workers]
     finally:
         for worker in workers:
             worker.stop()
@@ -174,7 +175,6 @@ async def test_two_workers_drain_200_jobs_each_exactly_once(
     assert set(sent.values()) == {1}, [k for k, v in sent.items() if v > 1]
     jobs = await _deliveries(runtime)
     assert len(jobs) == total and {j.attempts for j in jobs} == {1}
-    logs = [w.log for w in workers]
     ran = [log.count("POST " + receiver.url) for log in logs]
     assert sum(ran) == total
     if backend == "postgresql":
