@@ -62,15 +62,24 @@ class Socket:
     async def events(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         return [await self.next(timeout) for _ in range(count)]
 
-    async def nothing_pending(self) -> list[dict[str, Any]]:
-        """Round-trip a ping: everything the server queued before the pong shows up first."""
+    async def nothing_pending(self, quiet: float = 0.3) -> list[dict[str, Any]]:
+        """Everything the server has sent so far: read up to a pong, then until the socket stays quiet.
+
+        The pong alone is not a barrier: the server's reader may answer the ping while its event pump is
+        still sending, so events may follow the pong.
+        """
         await self.conn.send(json.dumps({"type": "ping"}))
-        before = []
+        received = []
+        ponged = False
         while True:
-            message = await self.next()
+            try:
+                message = await self.next(timeout=quiet if ponged else 5.0)
+            except TimeoutError:
+                return received
             if message.get("type") == "pong":
-                return before
-            before.append(message)
+                ponged = True
+            else:
+                received.append(message)
 
     async def close(self) -> None:
         await self.conn.close()

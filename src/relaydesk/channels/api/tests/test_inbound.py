@@ -6,9 +6,12 @@ import base64
 import json
 import time
 
+import pytest
+
 from relaydesk.actions.inboxes import update_inbox
 from relaydesk.channels.api.client import signed_request_headers
 from relaydesk.channels.api.tests.support import (
+    ScriptedReceiver,
     agent_reply,
     fixture_bytes,
     fixture_json,
@@ -214,9 +217,19 @@ async def _receipt(client, ws, run_jobs, name: str, message_id: str) -> None:
 
 
 async def _sent_reply(client, ws, run_jobs) -> tuple[str, str]:
-    """An outgoing message; no webhook_url, so its delivery job just retries in the background."""
+    """An outgoing message the integrator accepted (status `sent`): receipts then start from there."""
     conv = await start_conversation(client, ws, run_jobs)
-    return conv, await agent_reply(client, ws, conv)
+    msg_id = await agent_reply(client, ws, conv)
+    await run_jobs()
+    assert (await message_json(client, ws, conv, msg_id))["status"] == "sent"
+    return conv, msg_id
+
+
+@pytest.fixture
+async def receiver():
+    rec = await ScriptedReceiver().start()
+    yield rec
+    await rec.stop()
 
 
 RECEIPT_SEQUENCES = [
@@ -228,11 +241,12 @@ RECEIPT_SEQUENCES = [
 ]
 
 
-async def test_status_receipts_only_move_forward(client, make_workspace, run_jobs):
-    ws = await make_workspace()
+async def test_status_receipts_only_move_forward(client, make_workspace, run_jobs, receiver):
+    ws = await make_workspace(webhook_url=receiver.url)
     conv = await start_conversation(client, ws, run_jobs)
     for receipts, final in RECEIPT_SEQUENCES:
         msg_id = await agent_reply(client, ws, conv)
+        await run_jobs()
         for name in receipts:
             await _receipt(client, ws, run_jobs, name, msg_id)
         msg = await message_json(client, ws, conv, msg_id)
@@ -241,8 +255,8 @@ async def test_status_receipts_only_move_forward(client, make_workspace, run_job
         assert msg[f"{final}_at"], receipts
 
 
-async def test_failed_receipt_shows_its_reason(client, make_workspace, run_jobs):
-    ws = await make_workspace()
+async def test_failed_receipt_shows_its_reason(client, make_workspace, run_jobs, receiver):
+    ws = await make_workspace(webhook_url=receiver.url)
     conv, msg_id = await _sent_reply(client, ws, run_jobs)
     await _receipt(client, ws, run_jobs, "status_failed.json", msg_id)
     msg = await message_json(client, ws, conv, msg_id)
@@ -250,8 +264,10 @@ async def test_failed_receipt_shows_its_reason(client, make_workspace, run_jobs)
     assert msg["failure_reason"] == "recipient blocked the business"
 
 
-async def test_receipt_for_another_workspaces_message_changes_nothing(client, make_workspace, run_jobs):
-    ws = await make_workspace()
+async def test_receipt_for_another_workspaces_message_changes_nothing(
+    client, make_workspace, run_jobs, receiver
+):
+    ws = await make_workspace(webhook_url=receiver.url)
     other = await make_workspace("Other")
     conv, msg_id = await _sent_reply(client, ws, run_jobs)
     await _receipt(client, ws, run_jobs, "status_delivered.json", msg_id)
