@@ -104,12 +104,14 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
             "tracking",
             "You can follow your parcel at any time from the link in your confirmation e-mail.",
         )
+        # The demo's "integrator" is the demo server itself (integrator_webhook below), on loopback.
+        ws.settings = {**ws.settings, "allow_private_webhook_targets": True}
         api_inbox = await create_inbox(
             session,
             ws.id,
             name="Shop backend (API)",
             channel_type="api",
-            settings={"webhook_url": f"http://127.0.0.1:{runtime.settings.port}/health"},
+            settings={"webhook_url": f"http://127.0.0.1:{runtime.settings.port}{DEMO_INTEGRATOR_PATH}"},
         )
         await create_inbox(session, ws.id, name="Website chat", channel_type="widget")
         await create_inbox(session, ws.id, name="support@acme.example", channel_type="email")
