@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 import websockets
 
 from relaydesk.auth.sessions import COOKIE_NAME, start_session
 from relaydesk.channels.api.tests.support import fixture_json, post_signed
+from relaydesk.db.base import utcnow
 from relaydesk.realtime import bus as bus_module
 from relaydesk.realtime.events import emit
 from tests.realtime.support import LiveServer, connect
@@ -208,3 +210,44 @@ async def test_other_workspaces_events_never_arrive(client, runtime, server, mak
     assert await spy.nothing_pending() == []  # neither events nor typing cross workspaces
     await sock.close()
     await spy.close()
+
+
+async def _closed_with(sock, timeout: float = 5.0) -> int | None:
+    """Read until the server closes the socket; the close code, or None if it stayed open."""
+    try:
+        while True:
+            await sock.next(timeout=timeout)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+    except TimeoutError:
+        return None
+
+
+async def test_deactivation_closes_the_members_open_socket_at_once(client, runtime, server, make_workspace):
+    from relaydesk.models import Membership
+
+    ws = await make_workspace()
+    sock = await connect(server.ws_url, headers=ws.agent.headers)
+    async with runtime.db.read() as session:
+        membership_id = (
+            await session.execute(sa.select(Membership.id).where(Membership.user_id == ws.agent.user_id))
+        ).scalar_one()
+    resp = await client.post(f"/api/v1/members/{membership_id}/deactivate", headers=ws.admin.headers)
+    assert resp.status_code == 200, resp.text
+    assert await _closed_with(sock) == 4401
+
+
+async def test_a_revoked_token_loses_its_socket_on_the_next_check(
+    runtime, server, make_workspace, monkeypatch
+):
+    from relaydesk.models import ApiToken
+    from relaydesk.realtime import gateway
+
+    monkeypatch.setattr(gateway, "REVALIDATE_SECONDS", 0.2)
+    ws = await make_workspace()
+    sock = await connect(server.ws_url, headers=ws.agent.headers)
+    async with runtime.db.write() as session:
+        await session.execute(
+            sa.update(ApiToken).where(ApiToken.user_id == ws.agent.user_id).values(revoked_at=utcnow())
+        )
+    assert await _closed_with(sock) == 4401

@@ -106,6 +106,34 @@ async def principal_from_session(runtime, raw: str) -> Principal | None:  # type
     )
 
 
+async def still_valid(runtime, principal: Principal) -> bool:  # type: ignore[no-untyped-def]
+    """Re-check a long-lived connection's credentials: logout, deactivation, revocation end it at once."""
+    async with runtime.db.read() as session:
+        member_ok = (
+            sa.select(Membership.id)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.id == principal.membership_id,
+                Membership.is_active.is_(True),
+                User.is_active.is_(True),
+            )
+        )
+        if (await session.execute(member_ok)).first() is None:
+            return False
+        if principal.via == "session":
+            found = await session.execute(
+                sa.select(UserSession.id_hash).where(
+                    UserSession.id_hash == principal.session_hash,
+                    UserSession.expires_at > utcnow(),
+                )
+            )
+        else:
+            found = await session.execute(
+                sa.select(ApiToken.id).where(ApiToken.id == principal.token_id, ApiToken.revoked_at.is_(None))
+            )
+        return found.first() is not None
+
+
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         runtime = connection.app.state.runtime

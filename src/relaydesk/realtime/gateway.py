@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from relaydesk.auth.middleware import still_valid
 from relaydesk.auth.principal import Principal
 from relaydesk.models.workspaces import Workspace
 from relaydesk.realtime.bus import RESYNC
@@ -29,6 +30,7 @@ from relaydesk.realtime.events import events_since
 from relaydesk.runtime import Runtime
 
 PAGE = 500
+REVALIDATE_SECONDS = 15.0
 
 
 def _same_origin(socket: WebSocket) -> bool:
@@ -45,6 +47,7 @@ class _Stream:
         self.runtime = runtime
         self.principal = principal
         self.last = last
+        self.recheck = asyncio.Event()
 
     async def catch_up(self) -> None:
         while True:
@@ -56,9 +59,27 @@ class _Stream:
             if len(events) < PAGE:
                 return
 
+    async def guard(self) -> None:
+        """Close the socket once its session or token stops being valid (logout, deactivation, revocation).
+
+        Checked every REVALIDATE_SECONDS, and at once when an event about this member arrives."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.recheck.wait(), timeout=REVALIDATE_SECONDS)
+            self.recheck.clear()
+            if not await still_valid(self.runtime, self.principal):
+                await self.socket.close(code=4401, reason="session ended")
+                return
+
     async def pump(self, sub: Any) -> None:
         while True:
             event = await sub.queue.get()
+            if (
+                event is not RESYNC
+                and str(event.get("type", "")).startswith("member.")
+                and event.get("payload", {}).get("user_id") == str(self.principal.user_id)
+            ):
+                self.recheck.set()
             if sub.overflowed:
                 sub.overflowed = False
                 await self.catch_up()
@@ -132,7 +153,11 @@ async def realtime(socket: WebSocket, runtime: Runtime, after: int | None = None
         stream = _Stream(socket, runtime, principal, after)
         await stream.catch_up()
         await socket.send_json({"type": "hello", "seq": stream.last})
-        tasks = [asyncio.create_task(stream.pump(sub)), asyncio.create_task(stream.read())]
+        tasks = [
+            asyncio.create_task(stream.pump(sub)),
+            asyncio.create_task(stream.read()),
+            asyncio.create_task(stream.guard()),
+        ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
