@@ -30,14 +30,15 @@ def _safe_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: ("[redacted]" if SECRET_KEY.search(k) else v) for k, v in payload.items()}
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def job_json(job: Job, default_max_attempts: int) -> dict[str, Any]:
+    """`max_attempts` shows the limit in force: the job's own, or the configured default."""
     return {
         "id": str(job.id),
         "kind": job.kind,
         "state": job.state,
         "payload": _safe_payload(dict(job.payload or {})),
         "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
+        "max_attempts": job.max_attempts or default_max_attempts,
         "run_at": iso(job.run_at),
         "last_error": job.last_error,
         "created_at": iso(job.created_at),
@@ -61,19 +62,26 @@ async def jobs_index(
         rows, next_cursor = await keyset_page(
             session, stmt, id_column=Job.id, cursor=cursor, limit=limit, descending=True
         )
-    return {"items": [job_json(j) for j in rows], "next_cursor": next_cursor}
+    return {
+        "items": [job_json(j, runtime.settings.job_max_attempts) for j in rows],
+        "next_cursor": next_cursor,
+    }
 
 
 @get("/jobs/{job_id:uuid}", guards=[requires_admin])
 async def jobs_show(job_id: uuid.UUID, principal: Principal, runtime: Runtime) -> dict[str, Any]:
     async with runtime.db.read() as session:
-        return job_json(await get_scoped(session, Job, principal.workspace_id, job_id))
+        return job_json(
+            await get_scoped(session, Job, principal.workspace_id, job_id), runtime.settings.job_max_attempts
+        )
 
 
 @post("/jobs/{job_id:uuid}/retry", guards=[requires_admin], status_code=200)
 async def jobs_retry(job_id: uuid.UUID, principal: Principal, runtime: Runtime) -> dict[str, Any]:
     async with runtime.db.write() as session:
-        return job_json(await retry_dead_job(session, principal.workspace_id, job_id))
+        return job_json(
+            await retry_dead_job(session, principal.workspace_id, job_id), runtime.settings.job_max_attempts
+        )
 
 
 ROUTES = [jobs_index, jobs_show, jobs_retry]
