@@ -52,13 +52,18 @@ def main() -> None:
     for drop in (0.02, 0.05, 0.10):
         fit = clf.calibrate(va[0], va[1], va_oos, min_in_scope_accuracy=raw_valid - drop)
         preds = clf.predict_batch(te[0])
-        acc = float(np.mean([p.intent == g and not p.out_of_scope for p, g in zip(preds, te[1], strict=True)]))
+        acc = float(
+            np.mean([p.intent == g and not p.out_of_scope for p, g in zip(preds, te[1], strict=True)])
+        )
         rid = float(np.mean([p.out_of_scope for p in clf.predict_batch(te_id)]))
         rood = float(np.mean([p.out_of_scope for p in clf.predict_batch(te_ood)]))
         rall = (rid * len(te_id) + rood * len(te_ood)) / (len(te_id) + len(te_ood))
         rows.append((drop, fit, acc, rall, rid, rood))
-        print(f"valid target {raw_valid - drop:.3f}: test in-scope {acc:.2%}, OOS recall {rall:.2%} "
-              f"(id {rid:.2%}, ood {rood:.2%}) thresholds {fit}", flush=True)
+        print(
+            f"valid target {raw_valid - drop:.3f}: test in-scope {acc:.2%}, OOS recall {rall:.2%} "
+            f"(id {rid:.2%}, ood {rood:.2%}) thresholds {fit}",
+            flush=True,
+        )
     print(f"AUROC in vs out: confidence {auc_conf:.3f}, nearest similarity {auc_sim:.3f}")
     lines = [
         MARK,
@@ -72,10 +77,16 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for drop, fit, acc, rall, rid, rood in rows:
-        lines.append(f"| {drop * 100:.0f} points | {acc:.2%} | {rall:.2%} ({rid:.2%} / {rood:.2%}) | "
-                     f"{fit['confidence_threshold']:.3f} / {fit['similarity_threshold']:.3f} |")
-    lines += ["", f"Threshold-free AUROC (in-scope vs out-of-scope, test): fused confidence {auc_conf:.3f}, "
-              f"nearest-example similarity {auc_sim:.3f}.", ""]
+        lines.append(
+            f"| {drop * 100:.0f} points | {acc:.2%} | {rall:.2%} ({rid:.2%} / {rood:.2%}) | "
+            f"{fit['confidence_threshold']:.3f} / {fit['similarity_threshold']:.3f} |"
+        )
+    lines += [
+        "",
+        f"Threshold-free AUROC (in-scope vs out-of-scope, test): fused confidence {auc_conf:.3f}, "
+        f"nearest-example similarity {auc_sim:.3f}.",
+        "",
+    ]
     text = README.read_text(encoding="utf-8").split(MARK)[0].rstrip() + "\n\n" + "\n".join(lines)
     README.write_text(text, encoding="utf-8")
     print(f"updated {README}")

@@ -148,5 +148,10 @@ def test_banking77_slice(data_dir) -> None:
             per[r["category"]].append(r["text"])
     model = IntentClassifier().fit(*as_training_pairs(per))
     sample = test[::4]
-    acc = np.mean([p.intent == r["category"] for p, r in zip(model.predict_batch([r["text"] for r in sample]), sample, strict=True)])
+    acc = np.mean(
+        [
+            p.intent == r["category"]
+            for p, r in zip(model.predict_batch([r["text"] for r in sample]), sample, strict=True)
+        ]
+    )
     assert acc >= 0.85

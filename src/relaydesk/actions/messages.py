@@ -122,7 +122,10 @@ async def receive_incoming(
     await emit(session, inbox.workspace_id, "conversation.updated", _conv_summary(conv, "message"))
     if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
         await enqueue(
-            session, "ai.on_message", {"message_id": str(msg.id)}, workspace_id=inbox.workspace_id,
+            session,
+            "ai.on_message",
+            {"message_id": str(msg.id)},
+            workspace_id=inbox.workspace_id,
             idempotency_key=f"ai:{msg.id}",
         )
     return msg, True

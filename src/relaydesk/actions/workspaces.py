@@ -171,7 +171,11 @@ async def deactivate_member(
 
 
 async def reactivate_member(
-    session: AsyncSession, workspace_id: uuid.UUID, membership_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    membership_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None = None,
 ) -> Membership:
     membership = await get_scoped(session, Membership, workspace_id, membership_id)
     membership.is_active = True

@@ -26,8 +26,12 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 #: out German); a handful of very frequent, mostly language-specific words
 #: is a cheap prior that fixes that without loading the 200 MB models.
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the is are my you your it this that what where when why how have has was not and i".split()),
-    "de": frozenset("der die das ist ich nicht und mein meine sie wir ein eine wie wo warum habe wird".split()),
+    "en": frozenset(
+        "the is are my you your it this that what where when why how have has was not and i".split()
+    ),
+    "de": frozenset(
+        "der die das ist ich nicht und mein meine sie wir ein eine wie wo warum habe wird".split()
+    ),
     "fr": frozenset("le la les est je ne pas et mon ma mes vous une un où pourquoi avec pour".split()),
     "es": frozenset("el la los las es yo no y mi mis usted una un dónde por qué para con está".split()),
     "it": frozenset("il lo la gli è io non e mio mia una un dove perché per con sono ho".split()),

@@ -24,8 +24,8 @@ __all__ = [
     "AiSettings",
     "ApiToken",
     "Attachment",
-    "AuditEvent",
     "AttributeDefinition",
+    "AuditEvent",
     "CannedResponse",
     "Contact",
     "ContactIdentity",
@@ -50,6 +50,6 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookEndpoint",
-    "WorkspaceKey",
     "Workspace",
+    "WorkspaceKey",
 ]

@@ -23,7 +23,9 @@ class Conversation(IdMixin, CreatedMixin, WorkspaceScoped, Base):
         # `id` ends each one because it breaks ties in the ORDER BY, so no sort step is left; the
         # assignee index carries `status` so "mine, open" skips an agent's resolved history.
         sa.Index("ix_conversations_list", "workspace_id", "status", "last_activity_at", "id"),
-        sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "status", "last_activity_at", "id"),
+        sa.Index(
+            "ix_conversations_assignee", "workspace_id", "assignee_id", "status", "last_activity_at", "id"
+        ),
         sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
     )
 

@@ -168,7 +168,11 @@ async def members_deactivate(
     """Ends the person's sessions and revokes their tokens here at once; their history stays."""
     async with runtime.db.write() as session:
         await ws_actions.deactivate_member(
-            session, principal.workspace_id, membership_id, actor_role=principal.role, actor_id=principal.user_id
+            session,
+            principal.workspace_id,
+            membership_id,
+            actor_role=principal.role,
+            actor_id=principal.user_id,
         )
         return await _member(session, principal.workspace_id, membership_id)
 
