@@ -25,7 +25,7 @@ from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.workspaces import Team
-from relaydesk.privacy import storage
+from relaydesk.privacy import audit, storage
 from relaydesk.realtime.events import emit
 
 #: Mirrored into `Inbox.settings` so receiving a message decides "run the AI?" with no extra query.
@@ -107,6 +107,17 @@ async def save_settings(
         check_provider_ready(merged.values, bool(row.api_key_sealed))
     await session.flush()
     await sync_inbox_flags(session, workspace_id)
+    await audit.record(
+        session,
+        workspace_id,
+        "ai.settings_changed",
+        actor_kind="user" if actor_id else "system",
+        actor_id=actor_id,
+        target_type="inbox" if inbox_id else "workspace",
+        target_id=inbox_id or workspace_id,
+        # Which settings changed, never their values (an endpoint URL or key is configuration, not audit).
+        metadata={"keys": sorted(clean), "api_key_changed": api_key is not ...},
+    )
     await emit(
         session,
         workspace_id,

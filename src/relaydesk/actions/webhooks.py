@@ -19,7 +19,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import Workspace
-from relaydesk.privacy import storage
+from relaydesk.privacy import audit, storage
 
 EVENT_TYPE = re.compile(r"^(\*|[a-z_]{1,40}\.(\*|[a-z_]{1,40}))$")
 MAX_EVENT_TYPES = 50
@@ -65,6 +65,7 @@ async def create_endpoint(
     url: str,
     event_types: list[str],
     description: str = "",
+    actor_id: uuid.UUID | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Returns the endpoint and its signing secret in clear, shown to the admin once.
 
@@ -87,7 +88,27 @@ async def create_endpoint(
     )
     session.add(endpoint)
     await session.flush()
+    await _audit(session, workspace_id, "webhook.created", endpoint.id, actor_id)
     return endpoint, secret
+
+
+async def _audit(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    action: str,
+    endpoint_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+) -> None:
+    """Who created, re-pointed, re-keyed or removed an outgoing webhook (by id; never the URL or secret)."""
+    await audit.record(
+        session,
+        workspace_id,
+        action,
+        actor_kind="user" if actor_id else "system",
+        actor_id=actor_id,
+        target_type="webhook_endpoint",
+        target_id=endpoint_id,
+    )
 
 
 async def update_endpoint(
@@ -99,6 +120,7 @@ async def update_endpoint(
     event_types: list[str] | None = None,
     description: str | None = None,
     is_active: bool | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> WebhookEndpoint:
     endpoint = await get_scoped(session, WebhookEndpoint, workspace_id, endpoint_id)
     if url is not None:
@@ -115,20 +137,33 @@ async def update_endpoint(
         endpoint.is_active = is_active
     if url is not None:
         endpoint.next_attempt_at = None  # a fixed URL deserves an immediate try
+    await _audit(session, workspace_id, "webhook.updated", endpoint.id, actor_id)
     return endpoint
 
 
 async def rotate_endpoint_secret(
-    session: AsyncSession, workspace_id: uuid.UUID, endpoint_id: uuid.UUID
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     endpoint = await get_scoped(session, WebhookEndpoint, workspace_id, endpoint_id)
     secret = new_signing_secret()
     endpoint.secret = storage.seal_secret(workspace_id, secret)
+    await _audit(session, workspace_id, "webhook.secret_rotated", endpoint.id, actor_id)
     return endpoint, secret
 
 
-async def delete_endpoint(session: AsyncSession, workspace_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
+async def delete_endpoint(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> None:
     await session.delete(await get_scoped(session, WebhookEndpoint, workspace_id, endpoint_id))
+    await _audit(session, workspace_id, "webhook.deleted", endpoint_id, actor_id)
 
 
 async def claim_endpoint(session: AsyncSession, endpoint_id: uuid.UUID, lease: dt.timedelta) -> bool:

@@ -345,13 +345,18 @@ async def _tokens_revoke(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime
 async def _webhooks_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     types = [t.strip() for t in f.get("event_types", "").split(",") if t.strip()] or ["*"]
     _, secret = await webhooks.create_endpoint(
-        s, ctx.workspace.id, url=f.get("url", ""), event_types=types, description=f.get("description", "")
+        s,
+        ctx.workspace.id,
+        url=f.get("url", ""),
+        event_types=types,
+        description=f.get("description", ""),
+        actor_id=ctx.info.row.user_id,
     )
     return {"new_secret": secret}
 
 
 async def _webhooks_delete(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await webhooks.delete_endpoint(s, ctx.workspace.id, _uuid(f))
+    await webhooks.delete_endpoint(s, ctx.workspace.id, _uuid(f), actor_id=ctx.info.row.user_id)
 
 
 OPS: dict[tuple[str, str], Op] = {

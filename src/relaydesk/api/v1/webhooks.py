@@ -90,6 +90,7 @@ async def webhooks_create(data: WebhookCreate, principal: Principal, runtime: Ru
             url=data.url,
             event_types=data.event_types,
             description=data.description,
+            actor_id=principal.user_id,
         )
     return {**webhook_json(ep), "secret": secret}
 
@@ -101,7 +102,9 @@ async def webhooks_update(
     """Setting `is_active` back to true (e.g. after a 410) retries at once from where delivery stopped."""
     fields = changes(data)
     async with runtime.db.write() as session:
-        ep = await hook_actions.update_endpoint(session, principal.workspace_id, webhook_id, **fields)
+        ep = await hook_actions.update_endpoint(
+            session, principal.workspace_id, webhook_id, actor_id=principal.user_id, **fields
+        )
         return webhook_json(ep)
 
 
@@ -110,14 +113,18 @@ async def webhooks_rotate_secret(
     webhook_id: uuid.UUID, principal: Principal, runtime: Runtime
 ) -> dict[str, Any]:
     async with runtime.db.write() as session:
-        ep, secret = await hook_actions.rotate_endpoint_secret(session, principal.workspace_id, webhook_id)
+        ep, secret = await hook_actions.rotate_endpoint_secret(
+            session, principal.workspace_id, webhook_id, actor_id=principal.user_id
+        )
     return {**webhook_json(ep), "secret": secret}
 
 
 @delete("/webhooks/{webhook_id:uuid}", guards=[requires_admin])
 async def webhooks_delete(webhook_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
     async with runtime.db.write() as session:
-        await hook_actions.delete_endpoint(session, principal.workspace_id, webhook_id)
+        await hook_actions.delete_endpoint(
+            session, principal.workspace_id, webhook_id, actor_id=principal.user_id
+        )
 
 
 ROUTES = [
