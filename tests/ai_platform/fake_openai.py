@@ -8,14 +8,13 @@ be told to fail (status codes) or stall (timeouts) for the first N calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from tests.support.loopback import Loopback, lower_headers, read_body
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -35,8 +34,7 @@ class FakeOpenAI:
     stall_calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _loop: Loopback | None = None
 
     @property
     def base_url(self) -> str:
@@ -70,13 +68,8 @@ class FakeOpenAI:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            event = await receive()
-            raw += event.get("body", b"")
-            if not event.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        raw = await read_body(receive)
+        headers = lower_headers(scope)
         record = {
             "method": scope["method"],
             "path": scope["path"],
@@ -193,21 +186,10 @@ class FakeOpenAI:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     async def start(self) -> FakeOpenAI:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", interface="asgi3"
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        for _ in range(200):
-            if self._server.started:
-                break
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._loop = Loopback(self.app, interface="asgi3")
+        self.port = await self._loop.start()
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()

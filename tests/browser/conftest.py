@@ -6,8 +6,6 @@ The server is uvicorn on 127.0.0.1 (random port) serving the app on the test run
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
@@ -15,11 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from relaydesk.auth.login import reset_throttles
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.server.app import create_app
+from tests.support.loopback import Loopback
 from tests.web.helpers import cheap_argon2
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,15 +59,8 @@ def _cheap_passwords(monkeypatch):  # type: ignore[no-untyped-def]
 async def live_server(runtime) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     reset_throttles()
     app = create_app(runtime=runtime, manage_runtime=False)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server = Loopback(app, ws="websockets-sansio")
+    port = await server.start()
     previous = runtime.dispatcher
     dispatcher = Dispatcher(runtime, concurrency=4, poll_interval=0.5)
     runtime.dispatcher = dispatcher
@@ -79,9 +70,7 @@ async def live_server(runtime) -> AsyncIterator[str]:  # type: ignore[no-untyped
     finally:
         await dispatcher.stop()
         runtime.dispatcher = previous
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=10)
+        await server.stop()
         reset_throttles()
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
-import uvicorn
 import websockets
 
 from relaydesk.runtime import Runtime
+from tests.support.loopback import Loopback
 
 
 class LiveServer:
@@ -21,28 +20,18 @@ class LiveServer:
 
         self.app = create_app(runtime=runtime, manage_runtime=False)
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loopback(self.app)
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/api/v1/realtime"
 
     async def start(self) -> LiveServer:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.port = await self._loop.start()
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
 
 class Socket:

@@ -7,14 +7,12 @@ redeliveries by webhook-id, and can be scripted to fail (HTTP status) or stall, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from relaydesk.outbound.signing import SignatureError, verify
+from tests.support.loopback import Loopback, lower_headers, read_body
 
 
 @dataclass
@@ -36,8 +34,7 @@ class WebhookReceiver:
     accepted_ids: list[str] = field(default_factory=list)
     rejected: int = 0
     port: int = 0
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _loop: Loopback | None = None
     got_one: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -47,13 +44,8 @@ class WebhookReceiver:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body = await read_body(receive)
+        headers = lower_headers(scope)
         self.received.append(Received(headers, body))
         if self.stall_seconds:
             await asyncio.sleep(self.stall_seconds)
@@ -75,19 +67,10 @@ class WebhookReceiver:
         await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
 
     async def start(self) -> WebhookReceiver:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", interface="asgi3"
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._loop = Loopback(self.app, interface="asgi3")
+        self.port = await self._loop.start()
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()

@@ -20,6 +20,7 @@ from relaydesk.channels.api.client import signed_request_headers
 from relaydesk.models import InboundEvent, Job, Message
 from relaydesk.outbound.signing import SignatureError, verify
 from relaydesk.runtime import Runtime
+from tests.support.loopback import lower_headers, read_body
 from tests.support.webhook_receiver import Received, WebhookReceiver
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -145,13 +146,8 @@ class ScriptedReceiver(WebhookReceiver):
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body = await read_body(receive)
+        headers = lower_headers(scope)
         self.received.append(Received(headers, body))
         step = self.script.pop(0) if self.script else 200
         extra: dict[str, str] = {}
