@@ -41,15 +41,19 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    async def decide(self) -> tuple[int, dict[str, str]]:
+        """The answer planned for the next request: status and extra headers (subclasses script it)."""
+        if self.stall_seconds:
+            await asyncio.sleep(self.stall_seconds)
+        return (self.fail_next.pop(0) if self.fail_next else 200), {}
+
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         body = await read_body(receive)
         headers = lower_headers(scope)
         self.received.append(Received(headers, body))
-        if self.stall_seconds:
-            await asyncio.sleep(self.stall_seconds)
-        status = self.fail_next.pop(0) if self.fail_next else 200
+        status, extra = await self.decide()
         if status == 200 and self.secret is not None:
             try:
                 verify(self.secret, headers, body)
@@ -61,9 +65,10 @@ class WebhookReceiver:
             if msg_id not in self.accepted_ids:
                 self.accepted_ids.append(msg_id)
             self.got_one.set()
-        await send(
-            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]}
-        )
+        raw_headers = [(b"content-type", b"text/plain")] + [
+            (k.encode(), v.encode()) for k, v in extra.items()
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
 
     async def start(self) -> WebhookReceiver:

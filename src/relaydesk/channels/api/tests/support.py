@@ -18,10 +18,8 @@ import sqlalchemy as sa
 
 from relaydesk.channels.api.client import signed_request_headers
 from relaydesk.models import InboundEvent, Job, Message
-from relaydesk.outbound.signing import SignatureError, verify
 from relaydesk.runtime import Runtime
-from tests.support.loopback import lower_headers, read_body
-from tests.support.webhook_receiver import Received, WebhookReceiver
+from tests.support.webhook_receiver import WebhookReceiver
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -143,37 +141,15 @@ class ScriptedReceiver(WebhookReceiver):
         self.release = asyncio.Event()
         self.holding = asyncio.Event()
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = await read_body(receive)
-        headers = lower_headers(scope)
-        self.received.append(Received(headers, body))
+    async def decide(self) -> tuple[int, dict[str, str]]:
         step = self.script.pop(0) if self.script else 200
-        extra: dict[str, str] = {}
         if step == "hold":
             self.holding.set()
             await self.release.wait()
             step = 200
         if isinstance(step, tuple):
-            step, extra = step
-        status = int(step)
-        if status == 200 and self.secret is not None:
-            try:
-                verify(self.secret, headers, body)
-            except SignatureError:
-                self.rejected += 1
-                status = 401
-        if status == 200:
-            msg_id = headers.get("webhook-id", "")
-            if msg_id not in self.accepted_ids:
-                self.accepted_ids.append(msg_id)
-            self.got_one.set()
-        raw_headers = [(b"content-type", b"text/plain")] + [
-            (k.encode(), v.encode()) for k, v in extra.items()
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
+            return int(step[0]), dict(step[1])
+        return int(step), {}
 
     async def stop(self) -> None:
         self.release.set()  # a held request must not keep the server from shutting down
