@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from relaydesk.config import Settings
-
-BIN = Path(sys.executable).parent
+from tests.support.processes import RelaydeskProcess
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -32,43 +26,17 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-class Worker:
+class Worker(RelaydeskProcess):
     """One `relaydesk worker` subprocess; its log goes to a temporary file shown when a test fails."""
 
     def __init__(self, settings: Settings, *args: str, **env: str) -> None:
-        self.log_path = Path(tempfile.mkstemp(prefix="relaydesk-worker-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [str(BIN / "relaydesk"), "worker", *args],
-            env=worker_env(settings, **env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__("worker", list(args), worker_env(settings, **env))
 
     async def started(self, timeout: float = 60.0) -> Worker:
         await eventually(
             lambda: _true(" running" in self.log), timeout, lambda: f"worker did not start:\n{self.log}"
         )
         return self
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)
 
 
 async def _true(value: bool) -> bool:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +16,7 @@ from relaydesk.channels.api.client import signed_request_headers
 from relaydesk.channels.api.tests.support import fixture_bytes
 from relaydesk.realtime.bus import RESYNC, RedisBus
 from tests.realtime.support import connect
+from tests.support.processes import RelaydeskProcess
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -99,19 +96,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class Serve:
+class Serve(RelaydeskProcess):
     """A `relaydesk serve` subprocess on its own port."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.port = _free_port()
-        self.log_path = Path(tempfile.mkstemp(prefix="relaydesk-serve-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "relaydesk"), "serve", "--port", str(self.port), *args],
-            env={**env, "RELAYDESK_HOST": "127.0.0.1"},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__("serve", ["--port", str(self.port), *args], {**env, "RELAYDESK_HOST": "127.0.0.1"})
 
     @property
     def base(self) -> str:
@@ -129,18 +119,7 @@ class Serve:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"serve did not start:\n{self.log_path.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)
+        raise AssertionError(f"serve did not start:\n{self.log}")
 
 
 async def _stamp_head(url: str) -> None:
