@@ -181,6 +181,8 @@ class ServerProcess:
     master_key: str
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # What to run instead of `python -m relaydesk.cli.main serve` (e.g. a bench-only wrapper script).
+    command: list[str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
@@ -204,7 +206,7 @@ class ServerProcess:
         }
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relaydesk.cli.main", "serve"],
+            self.command or [sys.executable, "-m", "relaydesk.cli.main", "serve"],
             cwd=OUT,
             env=env,
             stdout=log,
@@ -453,6 +455,7 @@ class PySpy:
                 str(self.pid),
                 "-r",
                 str(self.rate),
+                "--gil",
                 "--format",
                 "raw",
                 "-o",

@@ -26,10 +26,11 @@ import time
 import uuid
 from typing import Any
 
-import harness
 import httpx
 import sqlalchemy as sa
 import websockets
+
+import harness
 from harness import percentile, render_table
 
 TARGET_PAINT_P95_MS = 300.0

@@ -25,10 +25,11 @@ import time
 import uuid
 from typing import Any
 
-import harness
 import sqlalchemy as sa
-from harness import LoadResult, percentile, render_table
 from sqlalchemy.ext.asyncio import create_async_engine
+
+import harness
+from harness import LoadResult, percentile, render_table
 
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 50.0

@@ -1,6 +1,6 @@
 """Count the SQL statements and write transactions one inbound message costs, in process.
 
-    .venv/bin/python bench/sql_census.py [--messages 300] [--database-url postgresql+asyncpg://...]
+    .venv/bin/python bench/sql_census.py [--messages 300] [--batch 8] [--database-url postgresql+asyncpg://...]
 
 Latencies on a shared 2-core machine move with whatever else runs; statement counts do not. This runs the
 real webhook handler (ASGI, no network) and the real job handler, records every statement with its time,
@@ -17,11 +17,12 @@ import time
 import uuid
 from typing import Any
 
-import harness
 import httpx
+from sqlalchemy import event
+
+import harness
 from harness import render_table
 from ingest import IngestRequests, setup
-from sqlalchemy import event
 
 
 class Census:
@@ -74,7 +75,7 @@ async def run(args: argparse.Namespace) -> None:
         load_settings(environ={}, database_url=url, master_key=master_key, inprocess_worker=False)
     )
     await runtime.start(with_dispatcher=False)
-    runtime.dispatcher = Dispatcher(runtime, concurrency=8)
+    runtime.dispatcher = Dispatcher(runtime, concurrency=args.batch)
     census = Census()
     for engine in {id(e): e for e in (runtime.db.write_engine, runtime.db.read_engine)}.values():
         census.attach(engine)
@@ -107,7 +108,7 @@ async def run(args: argparse.Namespace) -> None:
     total_ack = sum(v[0] for v in acknowledge.values()) / n
     total_proc = sum(v[0] for v in process.values()) / n
     text = (
-        f"{n} inbound messages, {n // 2} customers; statements per message: acknowledge {total_ack:.1f}, "
+        f"{n} inbound messages, {n // 2} customers, processed {args.batch} at a time; statements per message: acknowledge {total_ack:.1f}, "
         f"process {total_proc:.1f}; wall: acknowledge {ack_s * 1000 / n:.2f} ms/msg, process "
         f"{process_s * 1000 / n:.2f} ms/msg (in process, sequential)\n\n"
         + render_table(["acknowledge: statement", "per msg", "ms per msg"], rows(acknowledge))
@@ -135,6 +136,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        help="jobs claimed (and coalesced) at once; 1 processes every message alone, the worst case",
+    )
     parser.add_argument("--database-url", help="PostgreSQL base URL: a fresh database is created on it")
     asyncio.run(run(parser.parse_args()))
 

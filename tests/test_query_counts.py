@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import event
 
 from relaydesk.actions.conversations import assign, set_labels
+from relaydesk.actions.incoming import receive_incoming
 from relaydesk.actions.library import create_label
-from relaydesk.actions.messages import post_message, receive_incoming
+from relaydesk.actions.messages import post_message
 from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
 from relaydesk.models.inboxes import Inbox
 from relaydesk.queries.conversations import ConversationFilter, list_conversations

@@ -48,6 +48,9 @@ def main() -> None:
     p_out, n_out = clf.scores(te_id + te_ood)
     auc_conf = auroc(p_in.max(1), p_out.max(1))
     auc_sim = auroc(n_in.max(1), n_out.max(1))
+    t_in = np.array([p.typicality for p in clf.predict_batch(te[0])])
+    t_out = np.array([p.typicality for p in clf.predict_batch(te_id + te_ood)])
+    auc_typ = auroc(t_in, t_out)
     rows = []
     for drop in (0.02, 0.05, 0.10):
         fit = clf.calibrate(va[0], va[1], va_oos, min_in_scope_accuracy=raw_valid - drop)
@@ -64,7 +67,9 @@ def main() -> None:
             f"(id {rid:.2%}, ood {rood:.2%}) thresholds {fit}",
             flush=True,
         )
-    print(f"AUROC in vs out: confidence {auc_conf:.3f}, nearest similarity {auc_sim:.3f}")
+    print(
+        f"AUROC in vs out: confidence {auc_conf:.3f}, nearest similarity {auc_sim:.3f}, typicality {auc_typ:.3f}"
+    )
     lines = [
         MARK,
         "## BANKING77-OOS operating points (`.venv/bin/python bench/ai/oos_points.py`)",
@@ -73,18 +78,19 @@ def main() -> None:
         "constraint above flags nothing. Thresholds below are fitted on `valid` for a bounded loss of in-scope",
         "accuracy relative to that, then applied unchanged to `test`.",
         "",
-        "| allowed loss on valid | test in-scope accuracy | test OOS recall (id-oos / ood-oos) | thresholds (conf / sim) |",
+        "| allowed loss on valid | test in-scope accuracy | test OOS recall (id-oos / ood-oos) | thresholds (conf / sim / typicality) |",
         "|---|---|---|---|",
     ]
     for drop, fit, acc, rall, rid, rood in rows:
         lines.append(
             f"| {drop * 100:.0f} points | {acc:.2%} | {rall:.2%} ({rid:.2%} / {rood:.2%}) | "
-            f"{fit['confidence_threshold']:.3f} / {fit['similarity_threshold']:.3f} |"
+            f"{fit['confidence_threshold']:.3f} / {fit['similarity_threshold']:.3f} / "
+            f"{fit['typicality_threshold']:.3f} |"
         )
     lines += [
         "",
         f"Threshold-free AUROC (in-scope vs out-of-scope, test): fused confidence {auc_conf:.3f}, "
-        f"nearest-example similarity {auc_sim:.3f}.",
+        f"nearest-example similarity {auc_sim:.3f}, typicality (Mahalanobis distance ratio) {auc_typ:.3f}.",
         "",
     ]
     text = README.read_text(encoding="utf-8").split(MARK)[0].rstrip() + "\n\n" + "\n".join(lines)

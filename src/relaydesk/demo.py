@@ -13,8 +13,9 @@ from litestar import Request, post
 
 from relaydesk.actions.conversations import assign, change_status, set_labels, set_priority
 from relaydesk.actions.inboxes import create_inbox
+from relaydesk.actions.incoming import receive_incoming
 from relaydesk.actions.library import create_canned_response, create_label, create_team, set_team_members
-from relaydesk.actions.messages import post_message, receive_incoming
+from relaydesk.actions.messages import post_message
 from relaydesk.actions.workspaces import add_member, create_user, create_workspace
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow

@@ -7,13 +7,14 @@ pure database work, while job handlers and web handlers reach the runtime for I/
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.config import Settings
 from relaydesk.db.engine import Database
+from relaydesk.inbound.intake import Intake
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.jobs.outbox import took_jobs
 from relaydesk.jobs.registry import load_handlers
@@ -36,10 +37,16 @@ class Runtime:
     http: httpx.AsyncClient
     http_unrestricted: httpx.AsyncClient
     dispatcher: Dispatcher | None = None
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.db)
 
     async def _after_commit(self, session: AsyncSession) -> None:
         events = taken_events(session)
         if events:
+            if any(event["type"].startswith("inbox.") for event in events):
+                self.intake.inboxes.clear()  # a rotated secret or a deactivated inbox counts at once
             await self.bus.publish(events)
         if took_jobs(session) and self.dispatcher is not None:
             self.dispatcher.wake()
@@ -49,8 +56,11 @@ class Runtime:
         if with_dispatcher:
             self.dispatcher = Dispatcher(self)
             await self.dispatcher.start()
+            self.intake.attach(self.dispatcher)
 
     async def stop(self) -> None:
+        await self.intake.close()
+        self.intake.attach(None)
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.bus.stop()

@@ -9,7 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from relaydesk.ai import IntentClassifier, as_training_pairs, merge_examples
+from relaydesk.ai import DEFAULT_INTENTS, IntentClassifier, IntentConfig, as_training_pairs, merge_examples
+from relaydesk.ai.intent import label_phrase
 
 UNSEEN_PARAPHRASES = {
     "could you tell me where my package is right now": "order_status",
@@ -155,3 +156,46 @@ def test_banking77_slice(data_dir) -> None:
         ]
     )
     assert acc >= 0.85
+
+
+def test_intent_names_are_used_as_examples() -> None:
+    per = {k: list(v) for k, v in as_training_pairs_dict().items()}
+    with_names = IntentClassifier().fit(*as_training_pairs(per))
+    without = IntentClassifier(IntentConfig(label_names=False)).fit(*as_training_pairs(per))
+    # The name's own phrase is a training example, so it is its own nearest neighbour.
+    assert with_names.predict("talk to human").similarity == pytest.approx(1.0, abs=1e-2)
+    assert without.predict("talk to human").similarity < 0.99
+    assert with_names.predict("change address").intent == "change_address"
+    again = IntentClassifier.from_bytes(with_names.to_bytes())
+    assert again.config.label_names is True
+
+
+def test_label_phrase_splits_separators() -> None:
+    assert label_phrase("card_payment_wrong_exchange_rate") == "card payment wrong exchange rate"
+    assert label_phrase("iot-hue.lightchange") == "iot hue lightchange"
+    assert label_phrase("___") == ""
+
+
+def as_training_pairs_dict() -> dict[str, tuple[str, ...]]:
+    names = ("order_status", "cancel_order", "refund", "talk_to_human", "greeting", "change_address")
+    return {k: DEFAULT_INTENTS[k] for k in names}
+
+
+def test_typicality_separates_known_from_unrelated(small_model: IntentClassifier) -> None:
+    known = small_model.predict("where is my order, it has not arrived")
+    unrelated = small_model.predict("give me a recipe for banana bread")
+    assert 0.0 <= unrelated.typicality < known.typicality <= 1.0
+    again = IntentClassifier.from_bytes(small_model.to_bytes())
+    assert again.predict("give me a recipe for banana bread").typicality == pytest.approx(
+        unrelated.typicality, abs=0.05
+    )
+
+
+def test_calibrate_can_use_typicality_alone(small_model: IntentClassifier) -> None:
+    model = IntentClassifier.from_bytes(small_model.to_bytes())
+    fitted = model.calibrate(list(UNSEEN_PARAPHRASES), list(UNSEEN_PARAPHRASES.values()), ["bake bread"], 1.0)
+    assert set(fitted) >= {"confidence_threshold", "similarity_threshold", "typicality_threshold"}
+    assert model.config.typicality_threshold == fitted["typicality_threshold"]
+    assert IntentClassifier.from_bytes(model.to_bytes()).config.typicality_threshold == pytest.approx(
+        fitted["typicality_threshold"]
+    )

@@ -42,6 +42,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/v1/conversations/{conversation_id}/ai"): {"enabled": False},
     ("PUT", "/api/v1/contacts/{contact_id}/ai"): {"enabled": False},
     ("PUT", "/api/v1/ai/inboxes/{inbox_id}/settings"): {"settings": {}},
+    ("PATCH", "/api/v1/ai/intents/{intent_id}"): {"handoff": True},
     # Routes without B's ids in the path carry them in the body instead.
     ("POST", "/api/v1/conversations"): {"inbox_id": "{inbox_id}", "contact_id": "{contact_id}"},
     ("POST", "/api/v1/members"): {"email": "{b_agent_email}", "role": "agent"},
@@ -94,6 +95,7 @@ async def seed_b(client, runtime, ws) -> dict[str, str]:
     )
     webhook = await post("/webhooks", {"url": "https://example.com/b"})
     invitation = await post("/invitations", {"email": "invitee-b@example.com"})
+    intent = await post("/ai/intents", {"name": "b_intent", "examples": ["b's own phrase"]})
     async with runtime.db.write() as session:
         job_id = await enqueue(session, "test.nothing", {}, workspace_id=ws.id)
     async with runtime.db.write() as session:
@@ -120,6 +122,7 @@ async def seed_b(client, runtime, ws) -> dict[str, str]:
         "invitation_id": invitation["id"],
         "token_id": tokens[0]["id"],
         "webhook_id": webhook["id"],
+        "intent_id": intent["id"],
         "attachment_id": msg["attachments"][0]["id"],
         "message_id": msg["id"],
         "channel": "api",

@@ -141,7 +141,7 @@ async def test_two_workers_drain_200_jobs_each_exactly_once(
 ):
     """Concurrent claims never hand one job to two workers (FOR UPDATE SKIP LOCKED on PostgreSQL, the
     single writer lock on SQLite)."""
-    from relaydesk.actions.messages import receive_incoming
+    from relaydesk.actions.incoming import receive_incoming
     from relaydesk.channels.envelopes import IncomingMessage
     from relaydesk.models import Inbox
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -18,13 +19,17 @@ TEXT = "My parcel tracking number is ZQ88412XK and it never arrived"
 REPLY = "Sorry about the plumbagoshipment delay"
 NOTE = "Customer mentioned Wobblestone warehouse"
 ATTACHMENT = b"attachment bytes Kwyjibo-flux-capacitor"
+ATTACHMENT_NAME = "Vrillborough-tenancy-scan.txt"
+ATTACHMENT_SHA256 = hashlib.sha256(ATTACHMENT).hexdigest()
 API_NAME = "Philippa Throgmorton"
 API_EMAIL = "philippa.throgmorton@example.net"
 API_NOTES = "Prefers calls after Yarrowday"
 API_ATTR = "loyalty-Snarkhunter"
 
 SEEDED = [NAME, EMAIL, TEXT, REPLY, NOTE, API_NAME, API_EMAIL, API_NOTES, API_ATTR, PHONE_E164, "ZQ88412XK"]
-SEEDED_BYTES = [ATTACHMENT]
+SEEDED += [ATTACHMENT_NAME, "Vrillborough", ATTACHMENT_SHA256]
+# The attachment's plain SHA-256 is a needle too: it would let a holder of the file confirm it was sent.
+SEEDED_BYTES = [ATTACHMENT, hashlib.sha256(ATTACHMENT).digest()]
 
 
 @dataclass
@@ -43,7 +48,7 @@ async def seed(client: httpx.AsyncClient, ws, run_jobs, *, external_id: str = "c
             "text": TEXT,
             "attachments": [
                 {
-                    "filename": "scan.txt",
+                    "filename": ATTACHMENT_NAME,
                     "content_type": "text/plain",
                     "data_base64": base64.b64encode(ATTACHMENT).decode(),
                 }

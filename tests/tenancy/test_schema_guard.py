@@ -1,5 +1,5 @@
-"""Every table that holds workspace data carries `workspace_id` (and on PostgreSQL the sensitive ones have
-a row-level security policy). A new table fails here until it is scoped or allow-listed with a reason."""
+"""Every table that holds workspace data carries `workspace_id` (and on PostgreSQL every such table has a
+row-level security policy). A new table fails here until it is scoped or allow-listed with a reason."""
 
 from __future__ import annotations
 
@@ -7,15 +7,8 @@ import sqlalchemy as sa
 
 import relaydesk.models  # noqa: F401  (registers every table)
 from relaydesk.db.base import Base
-from relaydesk.db.tenancy import RLS_TABLES
+from relaydesk.db.tenancy import GLOBAL_TABLES, POLICIES, tenant_tables
 
-# Global tables: not owned by one workspace. Each needs a reason.
-GLOBAL_TABLES = {
-    "workspaces": "the tenants themselves",
-    "users": "a person can belong to several workspaces (memberships carry workspace_id)",
-    "recovery_codes": "2FA recovery codes belong to a user, who is global",
-    "alembic_version": "migration bookkeeping",
-}
 # Tables whose workspace_id is nullable on purpose, with the reason.
 NULLABLE_SCOPE = {
     "jobs": "platform jobs (periodic housekeeping) belong to no workspace",
@@ -62,15 +55,19 @@ def test_a_table_pointing_at_tenant_rows_is_itself_scoped():
     assert offenders == []
 
 
-def test_row_level_security_covers_the_personal_data_tables():
+def test_row_level_security_covers_every_tenant_table():
     scoped = {t.name for t in Base.metadata.sorted_tables if "workspace_id" in t.c}
-    assert set(RLS_TABLES) <= scoped
-    assert {"contacts", "messages", "attachments", "contact_keys", "search_tokens"} <= set(RLS_TABLES)
+    assert set(tenant_tables(Base.metadata)) == scoped
+    assert {"contacts", "messages", "attachments", "contact_keys", "search_tokens", "jobs"} <= scoped
+    assert set(POLICIES) <= scoped, "a special policy names a table that is not a tenant table"
+    assert all(reason for *_rule, reason in POLICIES.values())
+    assert all(reason for reason in GLOBAL_TABLES.values())
 
 
-async def test_every_rls_table_has_its_policy_on_postgresql(runtime, backend):
+async def test_every_tenant_table_has_its_policy_on_postgresql(runtime, backend):
     if backend != "postgresql":
         return  # SQLite has no row-level security: the application filters are the only line there
+    names = tenant_tables(Base.metadata)
     async with runtime.db.read() as session:
         rows = (
             await session.execute(
@@ -78,10 +75,10 @@ async def test_every_rls_table_has_its_policy_on_postgresql(runtime, backend):
                     "SELECT c.relname, c.relrowsecurity, p.polname FROM pg_class c "
                     "LEFT JOIN pg_policy p ON p.polrelid = c.oid WHERE c.relname = ANY(:names)"
                 ),
-                {"names": list(RLS_TABLES)},
+                {"names": names},
             )
         ).all()
     found = {name: (enabled, policy) for name, enabled, policy in rows}
-    assert {name: found.get(name) for name in RLS_TABLES} == {
-        name: (True, "workspace_isolation") for name in RLS_TABLES
+    assert {name: found.get(name) for name in names} == {
+        name: (True, "workspace_isolation") for name in names
     }

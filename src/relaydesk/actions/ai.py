@@ -22,7 +22,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import Conflict, InvalidInput
 from relaydesk.models.ai import AiContactPreference, AiConversationState, AiDecision, AiSettings
 from relaydesk.models.contacts import Contact
-from relaydesk.models.conversations import Conversation
+from relaydesk.models.conversations import PRIORITIES, Conversation, ConversationLabel, Label
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.workspaces import Team
 from relaydesk.privacy import audit, storage
@@ -366,6 +366,9 @@ async def apply_plan(
         state.handoff_offered_at = utcnow()
     elif plan.action == "answer":
         state.clarify_count = 0
+    if plan.classification:
+        applied = await _classify(session, conv, plan.classification)
+        decision.inputs = {**plan.inputs, "classification": {**plan.classification, "applied": applied}}
     if plan.switch_off == "contact":
         await set_contact_ai(session, conv.workspace_id, conv.contact_id, False, reason="objection")
         state.off_reason = "objection"
@@ -393,6 +396,39 @@ async def apply_plan(
         },
     )
     return decision
+
+
+async def _classify(session: AsyncSession, conv: Conversation, classification: dict[str, Any]) -> list[str]:
+    """Apply an intent's classification: add its label, raise the priority (never lower it — a person
+    or another rule may have set it higher). Returns what changed, for the decision log."""
+    applied: list[str] = []
+    label_id = classification.get("label_id")
+    if label_id:
+        label = (
+            await session.execute(
+                sa.select(Label.id).where(
+                    Label.workspace_id == conv.workspace_id, Label.id == uuid.UUID(label_id)
+                )
+            )
+        ).scalar_one_or_none()
+        current = set(
+            (
+                await session.execute(
+                    sa.select(ConversationLabel.label_id).where(
+                        ConversationLabel.workspace_id == conv.workspace_id,
+                        ConversationLabel.conversation_id == conv.id,
+                    )
+                )
+            ).scalars()
+        )
+        if label is not None and label not in current:
+            await conv_actions.set_labels(session, conv.workspace_id, conv.id, [*current, label])
+            applied.append("label")
+    priority = classification.get("priority")
+    if priority in PRIORITIES and PRIORITIES.index(priority) > PRIORITIES.index(conv.priority):
+        await conv_actions.set_priority(session, conv.workspace_id, conv.id, priority)
+        applied.append("priority")
+    return applied
 
 
 def handoff_note(plan: Plan, summary: list[str]) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.db.base import utcnow
@@ -123,6 +125,31 @@ async def record_inbox_health(
     if error is not None:
         inbox.last_error = error[:500]
         inbox.last_error_at = utcnow()
+
+
+# Inbox id -> when this process last wrote its `last_event_at` (monotonic seconds).
+_event_recorded: dict[uuid.UUID, float] = {}
+_INBOX_EVENT = (
+    sa.update(Inbox.__table__)
+    .where(Inbox.__table__.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(last_event_at=sa.bindparam("now", type_=Inbox.__table__.c.last_event_at.type))
+)
+
+
+async def record_inbox_events(session: AsyncSession, inbox_ids: set[uuid.UUID]) -> None:
+    """ "Last event received" for the inboxes a batch of inbound events came through. At most once a
+    second per inbox and process: the admin's health line needs no finer grain, and a busy inbox would
+    otherwise rewrite its row with every batch."""
+    now = time.monotonic()
+    due = [inbox_id for inbox_id in inbox_ids if now - _event_recorded.get(inbox_id, -1e9) >= 1.0]
+    if not due:
+        return
+    if len(_event_recorded) > 10_000:
+        _event_recorded.clear()
+    for inbox_id in due:
+        _event_recorded[inbox_id] = now
+    conn = await session.connection()
+    await conn.execute(_INBOX_EVENT, {"ids": due, "now": utcnow()})
 
 
 async def delete_inbox(session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID) -> None:

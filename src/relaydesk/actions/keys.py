@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions import retention
 from relaydesk.jobs.outbox import enqueue
 from relaydesk.models.keys import KeyRotation
 from relaydesk.privacy import audit, rotation, storage
@@ -54,6 +55,9 @@ async def shred_contact(
     """Destroy the contact's data key and its derived index data: every message, attachment and
     personal field sealed for it becomes unreadable, in this database and in copies of it (see
     docs/encryption.md §4 for what copies need). The erasure flow calls this, then deletes rows."""
+    # Raw provider requests are sealed under a workspace subkey, not the contact key: drop the ones that
+    # can be tied to the contact now (the rest go by retention, actions/retention.py).
+    raw_dropped = await retention.purge_contact_raw_bodies(session, workspace_id, contact_id)
     removed = await storage.shred_contact(session, workspace_id, contact_id)
     await audit.record(
         session,
@@ -63,5 +67,5 @@ async def shred_contact(
         actor_id=actor_id,
         target_type="contact",
         target_id=contact_id,
-        metadata={"index_subjects_removed": removed},
+        metadata={"index_subjects_removed": removed, "raw_bodies_dropped": raw_dropped},
     )

@@ -1,4 +1,4 @@
-"""Messages in and out: receive a customer's message, post an agent reply or note, track delivery."""
+"""Messages out and their delivery: post an agent reply or note, track delivery (incoming: incoming.py)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions.contacts import contact_for_identity
-from relaydesk.actions.conversations import conversation_state, current_conversation
-from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
+from relaydesk.actions.conversations import conversation_state
+from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.jobs.outbox import enqueue
 from relaydesk.models.conversations import Conversation
-from relaydesk.models.inboxes import Inbox
 from relaydesk.models.messages import DELIVERY_ORDER, Message
 from relaydesk.privacy import storage
 from relaydesk.realtime.events import emit
@@ -26,8 +22,8 @@ from relaydesk.realtime.events import emit
 MAX_CONTENT_CHARS = 20_000
 
 
-def message_state(msg: Message) -> dict[str, Any]:
-    """Non-personal message fields carried by events."""
+def message_state(msg: Any) -> dict[str, Any]:
+    """Non-personal message fields carried by events (of a Message, or a row built for a Core insert)."""
     return {
         "message_id": str(msg.id),
         "conversation_id": str(msg.conversation_id),
@@ -41,7 +37,7 @@ def message_state(msg: Message) -> dict[str, Any]:
     }
 
 
-def _check_content(text: str | None, attachments: list[NewAttachment]) -> None:
+def check_content(text: str | None, attachments: list[NewAttachment]) -> None:
     if (text is None or not text.strip()) and not attachments:
         raise InvalidInput("a message needs text or an attachment")
     if text is not None and len(text) > MAX_CONTENT_CHARS:
@@ -56,79 +52,6 @@ async def _store(
     for att in attachments:
         session.add(storage.new_attachment(msg, att.filename, att.content_type, att.data))
     await session.flush()
-
-
-async def receive_incoming(
-    session: AsyncSession, inbox: Inbox, incoming: IncomingMessage
-) -> tuple[Message, bool]:
-    """Store a customer's message once; a redelivery of the same provider id returns the stored one."""
-    _check_content(incoming.text, incoming.attachments)
-    by_provider_id = sa.select(Message).where(
-        Message.inbox_id == inbox.id, Message.provider_message_id == incoming.provider_message_id
-    )
-    existing = (await session.execute(by_provider_id)).scalar_one_or_none()
-    if existing is not None:
-        return existing, False
-    contact = await contact_for_identity(
-        session,
-        inbox.workspace_id,
-        inbox.id,
-        incoming.external_contact_id,
-        name=incoming.contact_name,
-        email=incoming.contact_email,
-        phone=incoming.contact_phone,
-    )
-    conv = await current_conversation(session, inbox.workspace_id, inbox.id, contact.id)
-    now = utcnow()
-    reply_to_id = None
-    if incoming.reply_to_provider_id:
-        reply_to_id = (
-            await session.execute(
-                sa.select(Message.id).where(
-                    Message.inbox_id == inbox.id, Message.provider_message_id == incoming.reply_to_provider_id
-                )
-            )
-        ).scalar_one_or_none()
-    msg = Message(
-        workspace_id=inbox.workspace_id,
-        conversation_id=conv.id,
-        inbox_id=inbox.id,
-        message_type="incoming",
-        sender_kind="customer",
-        sender_contact_id=contact.id,
-        status="delivered",
-        delivered_at=now,
-        provider_message_id=incoming.provider_message_id,
-        reply_to_id=reply_to_id,
-        content_attributes={**incoming.content_attributes, "sent_at": incoming.sent_at.isoformat()}
-        if incoming.sent_at
-        else dict(incoming.content_attributes),
-        created_at=now,
-    )
-    try:
-        async with session.begin_nested():
-            await _store(session, msg, incoming.text, incoming.attachments)
-    except IntegrityError:
-        return (await session.execute(by_provider_id)).scalar_one(), False
-    conv.last_activity_at = now
-    conv.last_incoming_at = now
-    conv.waiting_since = conv.waiting_since or now
-    conv.last_message_id = msg.id
-    conv.unread_count += 1
-    if conv.status == "snoozed":
-        conv.status = "open"
-        conv.snoozed_until = None
-    await emit(session, inbox.workspace_id, "message.created", message_state(msg))
-    await emit(session, inbox.workspace_id, "conversation.updated", _conv_summary(conv, "message"))
-    if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
-        await enqueue(
-            session,
-            "ai.on_message",
-            {"message_id": str(msg.id)},
-            workspace_id=inbox.workspace_id,
-            idempotency_key=f"ai:{msg.id}",
-        )
-    return msg, True
 
 
 def _conv_summary(conv: Conversation, reason: str) -> dict[str, Any]:
@@ -153,7 +76,7 @@ async def post_message(
 ) -> Message:
     """An agent's (or AI's) reply, delivered by a job; or a private note, which never leaves Relaydesk."""
     attachments = attachments or []
-    _check_content(text, attachments)
+    check_content(text, attachments)
     if sender_kind not in ("agent", "ai", "system"):
         raise InvalidInput("sender_kind must be agent, ai or system")
     conv = await get_scoped(session, Conversation, workspace_id, conversation_id)

@@ -72,6 +72,12 @@ class MiniLMEmbedder:
             # database share with us; on a loaded 2-core box spinning made a
             # single message 2-3x slower.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # onnxruntime's CPU arena keeps the peak of every batch shape it has
+            # seen (~40 MB more after a few long messages); plain allocations
+            # cost no measurable latency for one short message at a time, and
+            # the whole AI stack must stay under its 400 MB budget.
+            opts.enable_cpu_mem_arena = False
+            opts.enable_mem_pattern = False
             self._tokenizer = tok
             self._session = ort.InferenceSession(
                 str(model), sess_options=opts, providers=["CPUExecutionProvider"]

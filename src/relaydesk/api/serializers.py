@@ -85,7 +85,7 @@ def conversation_json(
 def attachment_json(att: Attachment) -> dict[str, Any]:
     return {
         "id": str(att.id),
-        "filename": att.filename,
+        "filename": storage.read_attachment_name(att),
         "content_type": att.content_type,
         "size": att.size,
         "url": f"/api/v1/attachments/{att.id}",

@@ -27,7 +27,15 @@ from sqlalchemy.exc import IntegrityError
 
 from relaydesk.db.base import utcnow
 from relaydesk.jobs.outbox import enqueue
-from relaydesk.jobs.registry import JobContext, PermanentError, RetryLater, get_handler, periodic_jobs
+from relaydesk.jobs.registry import (
+    JobContext,
+    LeaseLost,
+    PermanentError,
+    RetryLater,
+    coalesces,
+    get_handler,
+    periodic_jobs,
+)
 from relaydesk.models.jobs import Job
 
 if TYPE_CHECKING:
@@ -40,6 +48,49 @@ def backoff_seconds(attempts: int, base: float, ceiling: float) -> float:
     """Exponential backoff with full jitter on the upper half: base * 2^(n-1), capped."""
     delay = min(ceiling, base * (2 ** max(0, attempts - 1)))
     return delay / 2 + random.random() * delay / 2
+
+
+_jobs = Job.__table__
+# Built once: these run for every claim, and building SQLAlchemy statements costs more than SQLite does.
+_READY = (
+    sa.select(_jobs.c.id)
+    .where(
+        sa.or_(
+            sa.and_(
+                _jobs.c.state == "pending", _jobs.c.run_at <= sa.bindparam("now", type_=_jobs.c.run_at.type)
+            ),
+            sa.and_(
+                _jobs.c.state == "running",
+                _jobs.c.locked_until < sa.bindparam("now", type_=_jobs.c.run_at.type),
+            ),
+        )
+    )
+    .order_by(_jobs.c.run_at)
+)
+_CLAIM = (
+    sa.update(_jobs)
+    .where(_jobs.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        state="running",
+        locked_by=sa.bindparam("worker"),
+        locked_until=sa.bindparam("until", type_=_jobs.c.locked_until.type),
+        attempts=_jobs.c.attempts + 1,
+    )
+    .returning(*_jobs.c)
+)
+
+
+def coalesce(jobs: list[Job]) -> list[list[Job]]:
+    """Group claimed jobs for execution: jobs of a coalescing kind (`@handler(..., coalesce=True)`) and the
+    same workspace run together; every other job runs alone."""
+    groups: dict[tuple[str, uuid.UUID | None], list[Job]] = {}
+    alone: list[list[Job]] = []
+    for job in jobs:
+        if coalesces(job.kind):
+            groups.setdefault((job.kind, job.workspace_id), []).append(job)
+        else:
+            alone.append([job])
+    return alone + list(groups.values())
 
 
 class Dispatcher:
@@ -61,9 +112,11 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._periodic_seen: dict[str, str] = {}
+        self._adopted: list[Job] = []
+        self._busy: set[tuple[str, uuid.UUID | None]] = set()
+        self._claim_wanted = True
+        self._backlog = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="job-dispatcher")
@@ -84,22 +137,66 @@ class Dispatcher:
     async def run(self) -> None:
         while not self._stopping:
             free = self.concurrency - len(self._running)
+            adopted = self._take_adopted(free)
+            free -= len(adopted)
             claimed: list[Job] = []
-            if free > 0:
+            if free > 0 and self._claim_wanted:
+                self._claim_wanted = False
                 try:
                     claimed = await self.claim(free)
                 except Exception:
                     log.exception("claiming jobs failed")
                     await asyncio.sleep(self.poll_interval)
-            for job in claimed:
-                task = asyncio.create_task(self._execute(job), name=f"job-{job.kind}")
-                self._running[job.id] = task
-                task.add_done_callback(lambda _t, jid=job.id: self._on_done(jid))
-            if claimed and len(claimed) == free:
+                # A full claim may have left more behind: claim again as soon as a slot frees up.
+                self._backlog = len(claimed) == free
+            for group in coalesce(adopted) + coalesce(claimed):
+                task = asyncio.create_task(self._execute_group(group), name=f"job-{group[0].kind}")
+                self._busy.add((group[0].kind, group[0].workspace_id))
+                for job in group:
+                    self._running[job.id] = task
+                    task.add_done_callback(lambda _t, jid=job.id: self._on_done(jid))
+                task.add_done_callback(
+                    lambda _t, key=(group[0].kind, group[0].workspace_id): self._busy.discard(key)
+                )
+            if self._backlog and self.concurrency > len(self._running):
+                self._claim_wanted = True
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                self._claim_wanted = True  # poll: jobs whose run_at arrived, leases that lapsed
+
+    def wake(self) -> None:
+        """A commit enqueued jobs: claim them."""
+        self._claim_wanted = True
+        self._wake.set()
+
+    @property
+    def lease_seconds(self) -> float:
+        return float(self.runtime.settings.job_lease_seconds)
+
+    def adopt(self, jobs: list[Job]) -> None:
+        """Run jobs that a committed transaction of this process inserted already claimed by this worker
+        (state running, our lease): the inbound intake hands its batches over this way, which saves a
+        claim transaction per batch. If this process dies first, the lease lapses and any worker claims
+        them as usual."""
+        if self._stopping:
+            return
+        self._adopted.extend(jobs)
+        self._wake.set()
+
+    def _take_adopted(self, free: int) -> list[Job]:
+        """Adopted jobs to start now; those of a coalescing kind wait while a group of their kind and
+        workspace runs, so they pile up and run as one bigger group next."""
+        if not self._adopted or free <= 0:
+            return []
+        take, keep = [], []
+        for job in self._adopted:
+            busy = coalesces(job.kind) and (job.kind, job.workspace_id) in self._busy
+            (keep if busy or len(take) >= free else take).append(job)
+        self._adopted = keep
+        return take
 
     def _on_done(self, job_id: uuid.UUID) -> None:
         self._running.pop(job_id, None)
@@ -113,7 +210,7 @@ class Dispatcher:
             jobs = await self.claim(self.concurrency)
             if not jobs:
                 return ran
-            await asyncio.gather(*(self._execute(j) for j in jobs))
+            await asyncio.gather(*(self._execute_group(group) for group in coalesce(jobs)))
             ran += len(jobs)
         raise TimeoutError("jobs still pending after run_until_idle timeout")
 
@@ -121,48 +218,37 @@ class Dispatcher:
         now = utcnow()
         lease = dt.timedelta(seconds=self.runtime.settings.job_lease_seconds)
         async with self.runtime.db.write() as session:
-            ready = sa.or_(
-                sa.and_(Job.state == "pending", Job.run_at <= now),
-                sa.and_(Job.state == "running", Job.locked_until < now),
-            )
-            stmt = sa.select(Job.id).where(ready).order_by(Job.run_at).limit(limit)
+            conn = await session.connection()
+            stmt = _READY.limit(limit)
             if not self.runtime.db.is_sqlite:
                 stmt = stmt.with_for_update(skip_locked=True)
-            ids = list((await session.execute(stmt)).scalars())
+            ids = list((await conn.execute(stmt, {"now": now})).scalars())
             if not ids:
                 return []
-            result = await session.execute(
-                sa.update(Job)
-                .where(Job.id.in_(ids))
-                .values(
-                    state="running",
-                    locked_by=self.worker_id,
-                    locked_until=now + lease,
-                    attempts=Job.attempts + 1,
-                )
-                .returning(Job)
-                .execution_options(synchronize_session=False)
-            )
-            return list(result.scalars())
+            rows = await conn.execute(_CLAIM, {"ids": ids, "worker": self.worker_id, "until": now + lease})
+            return [Job(**row._mapping) for row in rows]
 
-    async def enqueue_periodic(self, now: float | None = None) -> int:
+    async def enqueue_periodic(self, now: float | None = None, *, skip_seen: bool = False) -> int:
         """Enqueue each periodic job for the current period; the idempotency key makes it once per period."""
         now = time.time() if now is None else now
         added = 0
         for kind, every in periodic_jobs().items():
             key = f"{kind}@{int(now // every)}"
+            if skip_seen and self._periodic_seen.get(kind) == key:
+                continue  # this process already saw it enqueued for this period
             try:
                 async with self.runtime.db.write() as session:
                     await enqueue(session, kind, {}, workspace_id=None, idempotency_key=key, max_attempts=3)
                 added += 1
             except IntegrityError:
                 pass  # another process enqueued it first
+            self._periodic_seen[kind] = key
         return added
 
     async def _schedule_periodic(self) -> None:
         while True:
             try:
-                await self.enqueue_periodic()
+                await self.enqueue_periodic(skip_seen=True)
             except Exception:
                 log.warning("scheduling periodic jobs failed", exc_info=True)
             await asyncio.sleep(5.0)
@@ -177,29 +263,49 @@ class Dispatcher:
                 until = utcnow() + dt.timedelta(seconds=self.runtime.settings.job_lease_seconds)
                 async with self.runtime.db.write() as session:
                     await session.execute(
-                        sa.update(Job)
-                        .where(Job.id.in_(list(self._running)), Job.locked_by == self.worker_id)
+                        sa.update(_jobs)
+                        .where(_jobs.c.id.in_(list(self._running)), _jobs.c.locked_by == self.worker_id)
                         .values(locked_until=until)
                     )
             except Exception:
                 log.warning("renewing job leases failed", exc_info=True)
 
     async def _execute(self, job: Job) -> None:
-        handler = get_handler(job.kind)
-        try:
+        await self._execute_group([job])
+
+    async def _execute_group(self, jobs: list[Job]) -> None:
+        """Run one job, or several of a coalescing kind in one handler call; record each one's outcome."""
+        handler = get_handler(jobs[0].kind)
+        runnable = []
+        for job in jobs:
             if handler is None:
-                raise PermanentError(f"no handler for job kind {job.kind!r}")
-            if job.attempts > self.max_attempts(job):
+                await self._failed(job, PermanentError(f"no handler for job kind {job.kind!r}"))
+            elif job.attempts > self.max_attempts(job):
                 # Only a lapsed lease gets a job here: the processes running it died every time (a job
                 # that crashes its worker must not loop forever).
-                raise PermanentError(
-                    f"gave up after {job.attempts - 1} attempts; the last was abandoned by a worker that stopped"
+                await self._failed(
+                    job,
+                    PermanentError(
+                        f"gave up after {job.attempts - 1} attempts; "
+                        "the last was abandoned by a worker that stopped"
+                    ),
                 )
-            await handler(JobContext(self.runtime, job))
+            else:
+                runnable.append(job)
+        if handler is None or not runnable:
+            return
+        ctx = JobContext(self.runtime, runnable[0], batch=runnable if len(runnable) > 1 else [])
+        try:
+            await handler(ctx)
+        except LeaseLost as exc:
+            log.warning("job %s (%s): %s; its work was rolled back", ctx.job.id, ctx.job.kind, exc)
         except Exception as exc:
-            await self._failed(job, exc)
+            for job in runnable:
+                await self._failed(job, exc)
         else:
-            await self._finish(job, state="done", error=None)
+            if not ctx.completed:  # handlers that call ctx.complete() recorded "done" in their transaction
+                for job in runnable:
+                    await self._finish(job, state="done", error=None)
 
     async def _finish(
         self, job: Job, *, state: str, error: str | None, run_at: dt.datetime | None = None
@@ -217,7 +323,9 @@ class Dispatcher:
             values["run_at"] = run_at
         async with self.runtime.db.write() as session:
             result = await session.execute(
-                sa.update(Job).where(Job.id == job.id, Job.locked_by == self.worker_id).values(**values)
+                sa.update(_jobs)
+                .where(_jobs.c.id == job.id, _jobs.c.locked_by == self.worker_id)
+                .values(**values)
             )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             log.warning(

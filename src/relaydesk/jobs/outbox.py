@@ -41,5 +41,26 @@ async def enqueue(
     return job.id
 
 
+async def enqueue_many(
+    session: AsyncSession, kind: str, items: list[tuple[dict[str, Any], str]], *, workspace_id: uuid.UUID
+) -> None:
+    """Many jobs of one kind, each `(payload, idempotency key)`, with one lookup and one insert; keys
+    already present are skipped like `enqueue` does."""
+    if not items:
+        return
+    keys = [key for _payload, key in items]
+    existing = set(
+        (await session.execute(sa.select(Job.idempotency_key).where(Job.idempotency_key.in_(keys)))).scalars()
+    )
+    rows = [
+        {"kind": kind, "payload": payload, "workspace_id": workspace_id, "idempotency_key": key}
+        for payload, key in dict((key, (payload, key)) for payload, key in items).values()
+        if key not in existing
+    ]
+    if rows:
+        await session.execute(sa.insert(Job.__table__), rows)
+        session.info[WAKE_KEY] = True
+
+
 def took_jobs(session: AsyncSession) -> bool:
     return bool(session.info.pop(WAKE_KEY, False))

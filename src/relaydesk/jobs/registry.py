@@ -3,27 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from relaydesk.models.jobs import Job
     from relaydesk.runtime import Runtime
 
 
+class LeaseLost(Exception):
+    """Another worker holds the job now (our lease lapsed): this worker's transaction must not commit."""
+
+
 @dataclass
 class JobContext:
+    """What a handler gets. `job` is the job to run; for a kind registered with `coalesce=True`, `jobs`
+    holds every job of that kind and workspace claimed together (`job` is the first), for the handler to
+    do in one go."""
+
     runtime: Runtime
     job: Job
+    batch: list[Job] = field(default_factory=list)
+    completed: bool = False
 
     @property
     def payload(self) -> dict[str, Any]:
         return self.job.payload
 
+    @property
+    def jobs(self) -> list[Job]:
+        return self.batch or [self.job]
+
+    async def complete(self, session: AsyncSession) -> None:
+        """Mark the job done inside the handler's own transaction.
+
+        A job whose work is only database writes then commits its work and its "done" together: a crash
+        can neither leave the work applied with the job still pending (to be applied twice) nor cost a
+        separate write transaction. If the lease was lost meanwhile, raises `LeaseLost` so nothing commits.
+        """
+        from relaydesk.db.base import utcnow
+        from relaydesk.models.jobs import Job
+
+        ids = [job.id for job in self.jobs]
+        jobs = Job.__table__
+        result = await session.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.locked_by == self.job.locked_by)
+            .values(state="done", locked_by=None, locked_until=None, last_error=None, finished_at=utcnow())
+        )
+        if result.rowcount != len(ids):  # type: ignore[attr-defined]
+            raise LeaseLost(f"job {self.job.id} (or one coalesced with it) is held by another worker now")
+        self.completed = True
+
 
 Handler = Callable[[JobContext], Awaitable[None]]
 
 _handlers: dict[str, Handler] = {}
+_coalesced: set[str] = set()
 
 
 class PermanentError(Exception):
@@ -38,11 +78,17 @@ class RetryLater(Exception):
         self.after = after
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
+def handler(kind: str, *, coalesce: bool = False) -> Callable[[Handler], Handler]:
+    """Register the handler of a job kind. With `coalesce`, jobs of this kind and one workspace that a
+    dispatcher claims together run as one call (`ctx.jobs`): for work that is cheaper in bulk, such as
+    storing inbound messages, where one job per request would mean one transaction per request."""
+
     def register(fn: Handler) -> Handler:
         if kind in _handlers:
             raise ValueError(f"two handlers for job kind {kind!r}")
         _handlers[kind] = fn
+        if coalesce:
+            _coalesced.add(kind)
         return fn
 
     return register
@@ -63,6 +109,10 @@ def periodic(kind: str, every_seconds: float) -> Callable[[Handler], Handler]:
 
 def periodic_jobs() -> dict[str, float]:
     return dict(_periodic)
+
+
+def coalesces(kind: str) -> bool:
+    return kind in _coalesced
 
 
 def get_handler(kind: str) -> Handler | None:

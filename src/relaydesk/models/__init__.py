@@ -1,7 +1,7 @@
 """All tables; importing this module registers every model on the shared metadata."""
 
 from relaydesk.models.ai import AiContactPreference, AiConversationState, AiDecision, AiSettings
-from relaydesk.models.audit import AuditEvent
+from relaydesk.models.audit import AuditCheckpoint, AuditEvent
 from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.models.conversations import Conversation, ConversationLabel, Label
 from relaydesk.models.events import Event
@@ -25,6 +25,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AttributeDefinition",
+    "AuditCheckpoint",
     "AuditEvent",
     "CannedResponse",
     "Contact",

@@ -92,3 +92,52 @@ class AiDecision(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     contested: Mapped[bool] = mapped_column(default=False)
     contested_at: Mapped[dt.datetime | None]
     contest_note: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class AiIntent(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    """A workspace's own intent, or its changes to a built-in one (`builtin`, same name as the default).
+
+    For a built-in intent the row holds only what the workspace changed: `examples` are the phrases it
+    added to the shipped ones, `enabled` whether the intent stays in its model. Built-in rows use a
+    deterministic id (actions.ai_intents.builtin_id) so the id the API shows is the same before and after
+    the first change. Examples are company-written phrases (like knowledge articles), kept in plain text.
+    """
+
+    __tablename__ = "ai_intents"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+
+    name: Mapped[str] = mapped_column(sa.String(60))
+    description: Mapped[str] = mapped_column(sa.String(500), default="")
+    examples: Mapped[list[Any]] = mapped_column(default=list)
+    builtin: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Hand the conversation to people as soon as this intent is detected (a policy rule).
+    handoff: Mapped[bool] = mapped_column(default=False)
+    # Classification: the label added and the priority raised to when this intent is detected.
+    label_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("labels.id", ondelete="SET NULL"))
+    priority: Mapped[str | None] = mapped_column(sa.String(20))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AiIntentModel(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    """One version of a workspace's trained intent classifier: queued, training, ready or failed.
+
+    The newest `ready` version serves; a newer `queued`/`training`/`failed` one never replaces it until it
+    is ready. The model is the classifier's own pickle-free npz blob, stored in the row so every server
+    and worker sees it through the database alone (see docs/decisions.md).
+    """
+
+    __tablename__ = "ai_intent_models"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "version"),)
+
+    version: Mapped[int] = mapped_column(sa.Integer)
+    state: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    intent_count: Mapped[int] = mapped_column(default=0)
+    example_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.String(2000))
+    started_at: Mapped[dt.datetime | None]
+    trained_at: Mapped[dt.datetime | None]
+    model_bytes: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    model_size: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relaydesk.db.base import Base, IdMixin
+from relaydesk.db.base import Base, IdMixin, utcnow
 
 
 class AuditEvent(IdMixin, Base):
@@ -42,3 +42,26 @@ class AuditEvent(IdMixin, Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditCheckpoint(IdMixin, Base):
+    """Where a workspace's chain now starts after a retention purge (privacy/audit.py `purge_before`).
+
+    `seq` and `hash` are those of the last purged row: the first remaining row must carry `hash` as its
+    `prev_hash` and `seq + 1` as its seq, so `relaydesk audit verify` still checks the rest of the chain.
+    `mac` is an HMAC of (workspace, seq, hash) under a subkey of master key `key_id`, which the database
+    does not hold: someone able to write the database cannot forge a checkpoint to hide removed rows.
+    Append-only like the events (a trigger on PostgreSQL); `relaydesk audit checkpoints` exports them.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "seq"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    last_occurred_at: Mapped[dt.datetime]
+    purged: Mapped[int] = mapped_column(sa.BigInteger)
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    mac: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

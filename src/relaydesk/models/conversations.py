@@ -27,6 +27,19 @@ class Conversation(IdMixin, CreatedMixin, WorkspaceScoped, Base):
             "ix_conversations_assignee", "workspace_id", "assignee_id", "status", "last_activity_at", "id"
         ),
         sa.Index("ix_conversations_activity", "workspace_id", "last_activity_at", "id"),
+        sa.Index("ix_conversations_created", "workspace_id", "status", "created_at", "id"),
+        # sort=waiting walks this for the conversations someone waits on (longest wait first) and the
+        # list indexes above for the rest (queries/conversations.py). Partial: only waiting rows, which
+        # actions clear on an agent's reply and on resolve, so it stays small and cheap to maintain.
+        sa.Index(
+            "ix_conversations_waiting",
+            "workspace_id",
+            "status",
+            "waiting_since",
+            "id",
+            sqlite_where=sa.text("waiting_since IS NOT NULL"),
+            postgresql_where=sa.text("waiting_since IS NOT NULL"),
+        ),
     )
 
     display_number: Mapped[int] = mapped_column(sa.BigInteger)

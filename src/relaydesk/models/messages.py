@@ -46,13 +46,33 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
 
 
 class Attachment(IdMixin, CreatedMixin, WorkspaceScoped, Base):
+    """A file attached to a message. Everything that could identify the file is sealed or keyed under the
+    message's contact key (privacy/storage.py): the bytes, the file name, and a keyed digest of the content.
+    Content type and size stay in clear (docs/encryption.md §4)."""
+
     __tablename__ = "attachments"
+    __table_args__ = (
+        # Rows still holding a clear name/digest from before revision 0007: the conversion job walks this
+        # (empty once converted) instead of scanning the table (jobs/handlers/attachments.py).
+        sa.Index(
+            "ix_attachments_clear_metadata",
+            "workspace_id",
+            "id",
+            sqlite_where=sa.text("filename IS NOT NULL"),
+            postgresql_where=sa.text("filename IS NOT NULL"),
+        ),
+    )
 
     message_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
-    filename: Mapped[str] = mapped_column(sa.String(255))
+    # Sealed under the contact key; AAD column "filename_sealed".
+    filename_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # HMAC-SHA256 of the content's SHA-256 under a subkey of the contact key (noise once it is shredded).
+    digest: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     content_type: Mapped[str] = mapped_column(sa.String(120))
     size: Mapped[int] = mapped_column(sa.BigInteger)
-    sha256: Mapped[str] = mapped_column(sa.String(64))
     data: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+    # Clear metadata of rows written before revision 0007, NULL once converted; new rows never set them.
+    legacy_filename: Mapped[str | None] = mapped_column("filename", sa.String(255))
+    legacy_sha256: Mapped[str | None] = mapped_column("sha256", sa.String(64))

@@ -18,7 +18,9 @@ class SearchToken(WorkspaceScoped, Base):
     __tablename__ = "search_tokens"
     __table_args__ = (
         sa.PrimaryKeyConstraint("workspace_id", "kind", "token", "subject_id"),
-        sa.Index("ix_search_tokens_subject", "subject_id"),
+        # Led by workspace_id like the primary key, so deleting a subject's tokens is planned on this
+        # index (two equalities beat one) even when SQLite has no ANALYZE statistics.
+        sa.Index("ix_search_tokens_subject", "workspace_id", "subject_id"),
     )
 
     # "m" message, "c" contact.

@@ -10,7 +10,12 @@ Action names in use (keep this list in step with docs/encryption.md §6):
     member.role_changed  member.deactivated  member.reactivated
     inbox.created  inbox.credentials_changed
     keys.workspace_rotated  keys.master_rotated  keys.contact_shredded
+    audit.purged
     contact.viewed
+
+Retention (privacy checklist item 17): `purge_before` removes the oldest part of a chain and records an
+`AuditCheckpoint` (hash and seq of the last removed row, MAC'd under a master subkey) in the same
+transaction; `verify` then checks the remaining chain from that checkpoint.
 
 A login belongs to no single workspace: record it with `record_for_user` (one row in each workspace the
 user is an active member of) or, for an unknown identifier, in the platform chain (`PLATFORM`).
@@ -19,6 +24,7 @@ user is an active member of) or, for an unknown identifier, in the platform chai
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import uuid
 from collections.abc import Mapping
 
@@ -26,9 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.db.base import utcnow
-from relaydesk.models.audit import AuditEvent
+from relaydesk.models.audit import AuditCheckpoint, AuditEvent
 from relaydesk.models.workspaces import Membership
-from relaydesk.privacy import audit_chain
+from relaydesk.privacy import audit_chain, crypto, vault
 from relaydesk.privacy.audit_chain import ActorKind, AuditRecord, ChainedRecord, MetadataValue, Outcome
 
 PLATFORM = uuid.UUID(int=0)
@@ -91,9 +97,10 @@ async def record(
             .limit(1)
         )
     ).scalar_one_or_none()
+    checkpoint = None if last else await latest_checkpoint(session, workspace_id)
     rec = AuditRecord(
         workspace_id=workspace_id,
-        seq=(last.seq + 1) if last else 1,
+        seq=(last.seq + 1) if last else (checkpoint.seq + 1 if checkpoint else 1),
         # Microsecond precision is what the canonical form keeps, so the stored value re-hashes equal.
         occurred_at=(occurred_at or utcnow()).astimezone(dt.UTC),
         actor_kind=ActorKind(actor_kind),
@@ -106,7 +113,12 @@ async def record(
         outcome=Outcome(outcome),
         metadata=dict(metadata or {}),
     )
-    chained = audit_chain.append(to_chained(last) if last else None, rec)
+    if last is None and checkpoint is not None:
+        # Every row was purged: the chain goes on from the checkpoint, not from genesis.
+        prev_hash = checkpoint.hash
+        chained = ChainedRecord(rec, prev_hash, audit_chain.chain_hash(prev_hash, rec))
+    else:
+        chained = audit_chain.append(to_chained(last) if last else None, rec)
     row = AuditEvent(
         workspace_id=workspace_id,
         seq=rec.seq,
@@ -167,11 +179,11 @@ async def record_for_user(
 
 
 async def load_chain(
-    session: AsyncSession, workspace_id: uuid.UUID, *, batch: int = 5000
+    session: AsyncSession, workspace_id: uuid.UUID, *, batch: int = 5000, after: int = 0
 ) -> list[ChainedRecord]:
-    """Every row of one workspace's chain in seq order (read in batches to bound memory per query)."""
+    """Every row of one workspace's chain after seq `after`, in seq order (read in batches to bound
+    memory per query)."""
     out: list[ChainedRecord] = []
-    after = 0
     while True:
         rows = list(
             (
@@ -189,11 +201,138 @@ async def load_chain(
         after = rows[-1].seq
 
 
+# --- retention checkpoints --------------------------------------------------------------------------
+
+CHECKPOINT_PURPOSE = "audit-checkpoint"
+
+
+def _checkpoint_key(master_key_id: str | None = None) -> tuple[str, bytes] | None:
+    """(master key id, MAC key) for checkpoints: a subkey of the current master key, or of the named one
+    if it is still configured (None once it has been rotated out and destroyed)."""
+    ring = vault.ring()
+    if master_key_id is None:
+        master = ring.current_master
+        return master.key_id, crypto.derive_subkey(master.key, CHECKPOINT_PURPOSE)
+    try:
+        return master_key_id, crypto.derive_subkey(ring.master_key(master_key_id), CHECKPOINT_PURPOSE)
+    except crypto.UnknownKey:
+        return None
+
+
+def head_mac(workspace_id: uuid.UUID, seq: int, head_hash: str) -> tuple[str, str]:
+    """(master key id, MAC) vouching for a chain head, for export to write-once storage."""
+    key = _checkpoint_key()
+    assert key is not None
+    return key[0], audit_chain.checkpoint_mac(key[1], workspace_id, seq, head_hash)
+
+
+async def latest_checkpoint(session: AsyncSession, workspace_id: uuid.UUID) -> AuditCheckpoint | None:
+    return (
+        await session.execute(
+            sa.select(AuditCheckpoint)
+            .where(AuditCheckpoint.workspace_id == workspace_id)
+            .order_by(AuditCheckpoint.seq.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def checkpoints(session: AsyncSession, workspace_id: uuid.UUID | None = None) -> list[AuditCheckpoint]:
+    stmt = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.workspace_id, AuditCheckpoint.seq)
+    if workspace_id is not None:
+        stmt = stmt.where(AuditCheckpoint.workspace_id == workspace_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def purge_before(
+    session: AsyncSession, workspace_id: uuid.UUID, cutoff: dt.datetime
+) -> AuditCheckpoint | None:
+    """Delete the oldest rows of a chain, those before `cutoff`, leaving a checkpoint; None if nothing
+    is old enough. Runs as system work, in the caller's writing transaction.
+
+    Only a prefix of the chain goes: everything before the first row at or after `cutoff` (an older
+    timestamp further on, from clock skew, is kept rather than leaving a hole). On PostgreSQL the
+    append-only trigger lets these deletes through only because this transaction sets
+    `relaydesk.audit_purge` to the workspace *and* the checkpoint covering them is inserted first."""
+    await _lock_chain(session, workspace_id)
+    first_kept = (
+        await session.execute(
+            sa.select(sa.func.min(AuditEvent.seq)).where(
+                AuditEvent.workspace_id == workspace_id, AuditEvent.occurred_at >= cutoff
+            )
+        )
+    ).scalar_one()
+    old = sa.select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
+    if first_kept is not None:
+        old = old.where(AuditEvent.seq < first_kept)
+    last = (await session.execute(old.order_by(AuditEvent.seq.desc()).limit(1))).scalar_one_or_none()
+    if last is None:
+        return None
+    count_stmt = sa.select(sa.func.count()).where(
+        AuditEvent.workspace_id == workspace_id, AuditEvent.seq <= last.seq
+    )
+    purged = (await session.execute(count_stmt)).scalar_one()
+    key = _checkpoint_key()
+    assert key is not None
+    key_id, mac_key = key
+    checkpoint = AuditCheckpoint(
+        workspace_id=workspace_id,
+        seq=last.seq,
+        hash=last.hash,
+        last_occurred_at=last.occurred_at,
+        purged=purged,
+        key_id=key_id,
+        mac=audit_chain.checkpoint_mac(mac_key, workspace_id, last.seq, last.hash),
+    )
+    session.add(checkpoint)
+    await session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            sa.text("SELECT set_config('relaydesk.audit_purge', :ws, true)"), {"ws": str(workspace_id)}
+        )
+    await session.execute(
+        sa.delete(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace_id, AuditEvent.seq <= last.seq)
+        .execution_options(synchronize_session=False)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sa.text("SELECT set_config('relaydesk.audit_purge', '', true)"))
+    return checkpoint
+
+
+def checkpoint_problems(checkpoint: AuditCheckpoint) -> list[audit_chain.ChainProblem]:
+    """A checkpoint whose MAC does not match was not written by the purge (forged to hide removed rows).
+    One MAC'd under a master key that is no longer configured cannot be checked: not reported here
+    (compare the exported copy instead, `relaydesk audit checkpoints`)."""
+    key = _checkpoint_key(checkpoint.key_id)
+    if key is None:
+        return []
+    expected = audit_chain.checkpoint_mac(key[1], checkpoint.workspace_id, checkpoint.seq, checkpoint.hash)
+    if hmac.compare_digest(expected, checkpoint.mac):
+        return []
+    return [
+        audit_chain.ChainProblem(
+            checkpoint.seq, "checkpoint", "checkpoint MAC does not match (not written by the purge)"
+        )
+    ]
+
+
 async def verify(session: AsyncSession, workspace_id: uuid.UUID) -> list[audit_chain.ChainProblem]:
-    """Recompute one workspace's chain; an empty list means intact (a deleted *tail* needs checkpoints)."""
-    return audit_chain.verify_chain(await load_chain(session, workspace_id), workspace_id)
+    """Recompute one workspace's chain from its latest checkpoint (or genesis); an empty list means
+    intact. A deleted *tail* needs exported checkpoints or heads to be seen."""
+    problems: list[audit_chain.ChainProblem] = []
+    for checkpoint in await checkpoints(session, workspace_id):
+        problems.extend(checkpoint_problems(checkpoint))
+    latest = await latest_checkpoint(session, workspace_id)
+    after = (latest.seq, latest.hash) if latest else None
+    chain = await load_chain(session, workspace_id, after=latest.seq if latest else 0)
+    return problems + audit_chain.verify_chain(chain, workspace_id, after=after)
 
 
 async def chains(session: AsyncSession) -> list[uuid.UUID]:
-    """Workspaces (and the platform scope) that have audit rows."""
-    return list((await session.execute(sa.select(AuditEvent.workspace_id).distinct())).scalars())
+    """Workspaces (and the platform scope) that have audit rows or checkpoints."""
+    with_rows = set((await session.execute(sa.select(AuditEvent.workspace_id).distinct())).scalars())
+    with_checkpoints = set(
+        (await session.execute(sa.select(AuditCheckpoint.workspace_id).distinct())).scalars()
+    )
+    return sorted(with_rows | with_checkpoints)

@@ -162,15 +162,19 @@ def verify_chain(
     workspace_id: uuid.UUID,
     *,
     start: ChainedRecord | None = None,
+    after: tuple[int, str] | None = None,
 ) -> list[ChainProblem]:
     """Check records in the order read (ORDER BY seq, or insertion order); an empty list means intact.
 
-    `start` is the verified record just before `records[0]`, to check a window instead of the whole chain.
+    `start` is the verified record just before `records[0]`, to check a window instead of the whole chain;
+    `after` = (seq, hash) does the same from a checkpoint (the last row a retention purge removed).
     One edit is reported once: after a problem, checking continues from the stored hash.
     """
     problems: list[ChainProblem] = []
-    prev_hash = start.hash if start else genesis_hash(workspace_id)
-    expected_seq = start.record.seq + 1 if start else 1
+    if start is not None:
+        after = (start.record.seq, start.hash)
+    prev_hash = after[1] if after else genesis_hash(workspace_id)
+    expected_seq = after[0] + 1 if after else 1
     for row in records:
         rec = row.record
         if rec.workspace_id != workspace_id:

@@ -75,6 +75,18 @@ class KeyStore(Protocol):
         """All live contact keys of a workspace, for re-wrapping; a DB store would page through them."""
         ...
 
+    async def load_contact_keys(
+        self, workspace_id: uuid.UUID, contact_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, WrappedKey | None]:
+        """Many keys at once: the wrapped key, None for a destroyed one; absent ids are left out."""
+        ...
+
+    async def add_contact_keys(
+        self, workspace_id: uuid.UUID, keys: dict[uuid.UUID, WrappedKey]
+    ) -> dict[uuid.UUID, WrappedKey]:
+        """Insert-if-absent for many contacts; returns what is stored (a concurrent winner's key)."""
+        ...
+
     async def destroy_contact_key(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> None:
         """Delete the wrapped key and record a PII-free tombstone (contact id, time) in the ledger."""
         ...
@@ -121,6 +133,22 @@ class InMemoryKeyStore:
 
     async def list_contact_keys(self, workspace_id: uuid.UUID) -> list[tuple[uuid.UUID, WrappedKey]]:
         return [(c, k) for (w, c), k in self.contact_keys.items() if w == workspace_id]
+
+    async def load_contact_keys(
+        self, workspace_id: uuid.UUID, contact_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, WrappedKey | None]:
+        found: dict[uuid.UUID, WrappedKey | None] = {}
+        for contact_id in contact_ids:
+            if (workspace_id, contact_id) in self.tombstones:
+                found[contact_id] = None
+            elif (workspace_id, contact_id) in self.contact_keys:
+                found[contact_id] = self.contact_keys[(workspace_id, contact_id)]
+        return found
+
+    async def add_contact_keys(
+        self, workspace_id: uuid.UUID, keys: dict[uuid.UUID, WrappedKey]
+    ) -> dict[uuid.UUID, WrappedKey]:
+        return {cid: await self.add_contact_key(workspace_id, cid, key) for cid, key in keys.items()}
 
     async def destroy_contact_key(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> None:
         self.contact_keys.pop((workspace_id, contact_id), None)
@@ -180,6 +208,7 @@ class KeyRing:
         self._workspace: dict[uuid.UUID, dict[str, bytes]] = {}
         self._workspace_loaded_at: dict[uuid.UUID, float] = {}
         self._contacts: dict[tuple[uuid.UUID, uuid.UUID], _Cached] = {}
+        self._index_keys: dict[uuid.UUID, tuple[bytes, bytes]] = {}
 
     # -- workspace keys --
 
@@ -258,9 +287,29 @@ class KeyRing:
         """The workspace's blind-index key. Derived from the first generation, which is never retired,
         so rotating the encryption key does not invalidate every stored index digest. With
         `create=False` (read paths) a workspace without keys raises `UnknownKey`."""
+        cached = self.cached_index_key(workspace_id)
+        if cached is not None:
+            return cached
         await self._workspace_keys(workspace_id, create=create)
         root = await self.workspace_key(workspace_id, INDEX_ROOT_KEY_ID)
         return derive_index_key(root, workspace_id)
+
+    def cached_index_key(self, workspace_id: uuid.UUID) -> bytes | None:
+        """The index key if this process holds the workspace's keys fresh, without touching the store
+        (the hot paths ask for it on every batch)."""
+        keys = self._workspace.get(workspace_id)
+        if (
+            not keys
+            or INDEX_ROOT_KEY_ID not in keys
+            or not self._fresh(self._workspace_loaded_at[workspace_id])
+        ):
+            return None
+        root = keys[INDEX_ROOT_KEY_ID]
+        derived = self._index_keys.get(workspace_id)
+        if derived is None or derived[0] is not root:
+            derived = (root, derive_index_key(root, workspace_id))
+            self._index_keys[workspace_id] = derived
+        return derived[1]
 
     # -- contact keys --
 
@@ -288,6 +337,50 @@ class KeyRing:
         key = await self._unwrap_contact(workspace_id, contact_id, stored)
         self._cache_contact(workspace_id, contact_id, key)
         return key
+
+    async def contact_keys(
+        self, workspace_id: uuid.UUID, contact_ids: Sequence[uuid.UUID], *, new: bool = False
+    ) -> dict[uuid.UUID, bytes]:
+        """`contact_key` for many contacts with one store query for the uncached ones and one insert for
+        those that have no key yet. With `new`, the contacts were just created (fresh ids): no lookup.
+        Raises `KeyDestroyed` if any of them was shredded."""
+        keys: dict[uuid.UUID, bytes] = {}
+        missing = []
+        for contact_id in dict.fromkeys(contact_ids):
+            cached = None if new else self._contacts.get((workspace_id, contact_id))
+            if cached and self._fresh(cached.loaded_at):
+                keys[contact_id] = cached.key
+            else:
+                missing.append(contact_id)
+        if not missing:
+            return keys
+        stored = {} if new else await self._store.load_contact_keys(workspace_id, missing)
+        for contact_id, wrapped in stored.items():
+            if wrapped is None:
+                raise KeyDestroyed(f"contact key of {contact_id} was destroyed")
+        absent = [cid for cid in missing if cid not in stored]
+        if absent:
+            ws_key_id, ws_key = await self.current_workspace_key(workspace_id)
+            fresh = {
+                cid: WrappedKey(
+                    contact_key_id(cid),
+                    crypto.wrap_key(
+                        ws_key,
+                        ws_key_id,
+                        crypto.generate_key(),
+                        crypto.contact_key_aad(workspace_id, cid, contact_key_id(cid)),
+                    ),
+                )
+                for cid in absent
+            }
+            stored = {**stored, **await self._store.add_contact_keys(workspace_id, fresh)}
+        for contact_id in missing:
+            wrapped = stored[contact_id]
+            assert wrapped is not None
+            key = await self._unwrap_contact(workspace_id, contact_id, wrapped)
+            self._cache_contact(workspace_id, contact_id, key)
+            keys[contact_id] = key
+        return keys
 
     async def _unwrap_contact(
         self, workspace_id: uuid.UUID, contact_id: uuid.UUID, stored: WrappedKey

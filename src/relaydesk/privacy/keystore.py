@@ -13,10 +13,10 @@ import uuid
 from contextvars import ContextVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from relaydesk.db.base import utcnow
+from relaydesk.db.statements import insert_ignoring_conflicts
 from relaydesk.models.keys import ContactKey, WorkspaceKey
 from relaydesk.privacy.crypto import KeyDestroyed, UnknownKey
 from relaydesk.privacy.keys import WrappedKey, contact_key_id
@@ -39,9 +39,7 @@ def _session() -> Session:
 
 
 def _insert(table: sa.Table) -> sa.Insert:
-    dialect = _session().get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()  # type: ignore[no-any-return]
+    return insert_ignoring_conflicts(table, _session().get_bind().dialect.name)
 
 
 def _remember(kind: str, workspace_id: uuid.UUID, owner: uuid.UUID | str) -> None:
@@ -171,6 +169,40 @@ class DbKeyStore:
             else WrappedKey(r.key_id, r.wrapped)
             for r in rows
         }
+
+    async def load_contact_keys(
+        self, workspace_id: uuid.UUID, contact_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, WrappedKey | None]:
+        return self.contact_keys_for(workspace_id, contact_ids)
+
+    async def add_contact_keys(
+        self, workspace_id: uuid.UUID, keys: dict[uuid.UUID, WrappedKey]
+    ) -> dict[uuid.UUID, WrappedKey]:
+        if not keys:
+            return {}
+        now = utcnow()
+        conn = _session().connection()
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "contact_id": contact_id,
+                "key_id": key.key_id,
+                "wrapped": key.wrapped,
+                "created_at": now,
+            }
+            for contact_id, key in keys.items()
+        ]
+        inserted = set(conn.execute(_insert(_ck).returning(_ck.c.contact_id), rows).scalars())
+        for contact_id in inserted:
+            _remember("contact", workspace_id, contact_id)
+        stored: dict[uuid.UUID, WrappedKey] = {cid: keys[cid] for cid in inserted}
+        lost = [cid for cid in keys if cid not in inserted]
+        if lost:  # a concurrent writer (or a tombstone) got there first: its row is the truth
+            for contact_id, wrapped in self.contact_keys_for(workspace_id, lost).items():
+                if wrapped is None:
+                    raise KeyDestroyed(f"contact key of {contact_id} was destroyed")
+                stored[contact_id] = wrapped
+        return stored
 
     async def destroy_contact_key(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> None:
         conn = _session().connection()

@@ -20,9 +20,12 @@ shredded contact's fields read as None.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +51,7 @@ CONTACT_FIELDS = ("name", "email", "phone", "notes", "custom_attributes")
 SEALED_COLUMNS: dict[type, tuple[str, ...]] = {
     Contact: CONTACT_FIELDS,
     Message: ("content",),
-    Attachment: ("data",),
+    Attachment: ("data", "filename_sealed"),
 }
 
 _PLAIN = "_rd_plain"  # {column: (blob, plaintext)} decrypted or written by this process
@@ -70,7 +73,9 @@ def configure(master_keys: list[MasterKey] | MasterKey, *, cache_ttl: float = 30
 
 async def index_for(session: AsyncSession, workspace_id: uuid.UUID, *, create: bool = True) -> BlindIndex:
     """The workspace's blind index (raises `crypto.UnknownKey` on reads before any key exists)."""
-    key = await vault.run(session, lambda ring: ring.index_key(workspace_id, create=create))
+    key = vault.ring().cached_index_key(workspace_id)
+    if key is None:
+        key = await vault.run(session, lambda ring: ring.index_key(workspace_id, create=create))
     return BlindIndex(key)
 
 
@@ -331,6 +336,45 @@ async def find_contacts_by_phone(session: AsyncSession, workspace_id: uuid.UUID,
     return list((await session.execute(stmt)).scalars())
 
 
+@asynccontextmanager
+async def _zeroing_freed_space(session: AsyncSession) -> AsyncIterator[None]:
+    """Where clear personal data is overwritten (the pre-0007 attachment columns): SQLite otherwise leaves
+    the old bytes in the file's free space, readable in a copy; `secure_delete` zeroes them. PostgreSQL
+    keeps old row versions until VACUUM whatever we do (docs/encryption.md §4)."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    previous = int((await session.execute(sa.text("PRAGMA secure_delete"))).scalar_one())
+    await session.execute(sa.text("PRAGMA secure_delete=1"))
+    try:
+        yield
+    finally:
+        await session.execute(sa.text(f"PRAGMA secure_delete={previous}"))
+
+
+async def _drop_clear_attachment_metadata(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> None:
+    """Attachments not yet converted from revision 0007's clear columns lose their clear name and digest:
+    no key can make those unreadable, so erasure deletes them (sealed names go with the key)."""
+    of_contact = (
+        sa.select(Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.workspace_id == workspace_id, Conversation.contact_id == contact_id)
+    )
+    async with _zeroing_freed_space(session):
+        await session.execute(
+            sa.update(Attachment)
+            .where(
+                Attachment.workspace_id == workspace_id,
+                Attachment.message_id.in_(of_contact),
+                Attachment.legacy_filename.is_not(None),
+            )
+            .values(legacy_filename=None, legacy_sha256=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def shred_contact(session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> int:
     """Crypto-shred a contact: destroy its data key (tombstoned) and the derived data that would still
     identify it (blind-index digests, search tokens of the contact and of its conversations' messages).
@@ -345,6 +389,7 @@ async def shred_contact(session: AsyncSession, workspace_id: uuid.UUID, contact_
         ).scalars()
     )
     await search_index.unindex_subjects(session, workspace_id, [contact_id, *message_ids])
+    await _drop_clear_attachment_metadata(session, workspace_id, contact_id)
     await session.execute(
         sa.update(Contact)
         .where(Contact.workspace_id == workspace_id, Contact.id == contact_id)
@@ -352,6 +397,86 @@ async def shred_contact(session: AsyncSession, workspace_id: uuid.UUID, contact_
     )
     await vault.run(session, lambda ring: ring.destroy_contact_key(workspace_id, contact_id))
     return len(message_ids) + 1
+
+
+# --- batch writes: the inbound path -------------------------------------------------------------------
+# Inbound processing stores hundreds of messages per transaction with Core inserts (no ORM unit of work),
+# so it seals values for rows it builds itself. Same keys, same associated data as the per-row functions.
+
+
+async def contact_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_ids: list[uuid.UUID], *, new: bool = False
+) -> dict[uuid.UUID, bytes]:
+    """Data keys of many contacts (created for those without one) with at most one query and one insert;
+    `new=True` for contacts created in this transaction (no lookup: they cannot have a key yet)."""
+    ring = vault.ring()
+    if not new:  # all cached (the usual case for returning customers): no transaction work at all
+        cached = {cid: ring.cached_contact_key(workspace_id, cid) for cid in contact_ids}
+        if all(key is not None for key in cached.values()):
+            return cached  # type: ignore[return-value]
+    try:
+        return await vault.run(session, lambda ring: ring.contact_keys(workspace_id, contact_ids, new=new))
+    except crypto.KeyDestroyed:
+        raise Conflict("this contact's data was erased; nothing more can be stored for it") from None
+
+
+def seal_message_text(
+    workspace_id: uuid.UUID, message_id: uuid.UUID, contact_id: uuid.UUID, key: bytes, text: str | None
+) -> bytes | None:
+    """A new message's sealed content, for a row the caller inserts itself."""
+    if text is None:
+        return None
+    aad = aad_for(workspace_id, Message.__tablename__, "content", message_id)
+    return crypto.seal(key, contact_key_id(contact_id), text.encode("utf-8"), aad)
+
+
+def sealed_new_contact(
+    index: BlindIndex,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    key: bytes,
+    *,
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """Column values of a new contact row (sealed fields and blind indexes) and the texts to index.
+
+    An address that is not an e-mail address is dropped rather than failing the message it came with."""
+    email = normalise_email(email)
+    email_bidx = None
+    if email is not None:
+        try:
+            email_bidx = index.email(email)
+        except ValueError:
+            email = None
+    phone = phone.strip() or None if phone else None
+    values = {"name": name, "email": email, "phone": phone, "custom_attributes": {}, "notes": None}
+    row: dict[str, Any] = {"id": contact_id, "workspace_id": workspace_id}
+    for column, value in values.items():
+        raw = None
+        if value is not None:
+            raw = (
+                json.dumps(value, sort_keys=True).encode()
+                if column == "custom_attributes"
+                else value.encode()
+            )
+        aad = aad_for(workspace_id, Contact.__tablename__, column, contact_id)
+        row[column] = None if raw is None else crypto.seal(key, contact_key_id(contact_id), raw, aad)
+    row["email_bidx"] = email_bidx
+    row["phone_bidx"] = _phone_digest(index, phone)
+    return row, [name or "", email or "", phone or ""]
+
+
+def transient_message(
+    workspace_id: uuid.UUID, message_id: uuid.UUID, contact_id: uuid.UUID, key: bytes
+) -> Message:
+    """A Message object for a row inserted with Core, carrying its contact key so `new_attachment` can
+    seal the message's attachments under the same key. Not added to any session."""
+    message = Message(id=message_id, workspace_id=workspace_id)
+    _pin(message, contact_id, key)
+    message.__dict__[_OWNER] = contact_id
+    return message
 
 
 # --- attachments ----------------------------------------------------------------------------------------
@@ -367,26 +492,158 @@ def _message_contact(message: Message) -> tuple[uuid.UUID, bytes]:
     return contact_id, key
 
 
+ATTACHMENT_NAME = "filename_sealed"  # the sealed column (and the column named in its associated data)
+CLEAR_METADATA_BATCH = 200
+_DIGEST_PURPOSE = "attachment-digest"
+# Enough of a sealed value to read its key id: version, length, id (≤ 255), nonce and tag.
+_SEALED_HEAD = 2 + 255 + 12 + 16
+
+
+def _content_digest(key: bytes, content_sha256: bytes) -> bytes:
+    """Keyed digest of an attachment: HMAC-SHA256 of the content's SHA-256 under a subkey of the contact key.
+
+    Keyed, so holding a candidate file confirms nothing without the contact key, and after shredding the
+    digest is noise; not the workspace index key, which outlives an erasure (docs/privacy.md). Taken over
+    the SHA-256 rather than the bytes so old rows convert from their stored clear digest without reading
+    and decrypting up to 10 MiB each."""
+    return hmac.new(crypto.derive_subkey(key, _DIGEST_PURPOSE), content_sha256, hashlib.sha256).digest()
+
+
+def _seal_name(
+    workspace_id: uuid.UUID, attachment_id: uuid.UUID, contact_id: uuid.UUID, key: bytes, name: str
+) -> bytes:
+    aad = aad_for(workspace_id, Attachment.__tablename__, ATTACHMENT_NAME, attachment_id)
+    return crypto.seal(key, contact_key_id(contact_id), name.encode("utf-8"), aad)
+
+
 def new_attachment(message: Message, filename: str, content_type: str, data: bytes) -> Attachment:
-    """An attachment sealed under the same contact key as its message (written just before)."""
+    """An attachment sealed under the same contact key as its message (written just before, or a
+    `transient_message` of the batch inbound path): bytes and file name sealed, content digest keyed."""
     contact_id, key = _message_contact(message)
     att = Attachment(
         workspace_id=message.workspace_id,
         message_id=message.id,
-        filename=filename,
         content_type=content_type,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        digest=_content_digest(key, hashlib.sha256(data).digest()),
     )
     _pin(att, contact_id, key)
     att.data = _seal(att, "data", key, contact_id, data)  # type: ignore[assignment]
     _remember(att, "data", att.data, data)
+    att.filename_sealed = _seal_name(att.workspace_id, att.id, contact_id, key, filename)
+    _remember(att, ATTACHMENT_NAME, att.filename_sealed, filename)
     return att
 
 
 def read_attachment(attachment: Attachment) -> bytes:
     """The attachment's bytes; empty when its contact was shredded."""
     return _read(attachment, "data", bytes) or b""  # type: ignore[no-any-return]
+
+
+def read_attachment_name(attachment: Attachment) -> str:
+    """The attachment's file name; empty when its contact was shredded. A row written before revision
+    0007 that the conversion job has not reached yet still holds it in clear."""
+    if attachment.filename_sealed is None:
+        return attachment.legacy_filename or ""
+    return _read(attachment, ATTACHMENT_NAME, _text) or ""  # type: ignore[no-any-return]
+
+
+def content_digest_matches(attachment: Attachment, data: bytes) -> bool:
+    """Whether `data` is this attachment's content, by its keyed digest (False once shredded)."""
+    if attachment.digest is None:
+        return attachment.legacy_sha256 == hashlib.sha256(data).hexdigest()
+    keys = [k for k in attachment.__dict__.get(_KEYS, {}).values() if k is not None]
+    if not keys:
+        return False
+    return hmac.compare_digest(attachment.digest, _content_digest(keys[0], hashlib.sha256(data).digest()))
+
+
+async def workspaces_with_clear_attachment_metadata(session: AsyncSession) -> list[uuid.UUID]:
+    """Workspaces that still have attachments with a clear name or digest (an index probe when none)."""
+    stmt = sa.select(Attachment.workspace_id).where(Attachment.legacy_filename.is_not(None)).distinct()
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _stored_contact_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, bytes | None]:
+    """The contacts' data keys, None for a shredded (or missing) one; never creates a key."""
+
+    async def load(ring: KeyRing) -> dict[uuid.UUID, bytes | None]:
+        stored = await vault.store().load_contact_keys(workspace_id, contact_ids)
+        keys: dict[uuid.UUID, bytes | None] = {}
+        for contact_id in contact_ids:
+            wrapped = stored.get(contact_id)
+            keys[contact_id] = (
+                None if wrapped is None else await ring.install_contact_key(workspace_id, contact_id, wrapped)
+            )
+        return keys
+
+    return await vault.run(session, load)
+
+
+async def seal_clear_attachment_metadata(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int = CLEAR_METADATA_BATCH
+) -> int:
+    """Convert up to `limit` of the workspace's attachments written before revision 0007: seal the clear
+    file name under the contact key of the bytes, replace the clear SHA-256 by the keyed digest, and clear
+    both. A shredded contact's rows just lose their clear name and digest. Returns how many rows were
+    converted; fewer than `limit` means the workspace is done.
+
+    Resumable without a cursor: a converted row leaves the partial index the batch is read from, so a
+    killed run loses at most its uncommitted batch, and converting a row twice cannot happen (the UPDATE
+    requires the clear name to still be there). The key is the one named in the sealed bytes' header, so
+    the name is sealed under exactly the key its content is."""
+    rows = (
+        await session.execute(
+            sa.select(
+                Attachment.id,
+                Attachment.legacy_filename,
+                Attachment.legacy_sha256,
+                sa.func.substr(Attachment.data, 1, _SEALED_HEAD).label("head"),
+            )
+            .where(Attachment.workspace_id == workspace_id, Attachment.legacy_filename.is_not(None))
+            .order_by(Attachment.id)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return 0
+    owners: dict[uuid.UUID, uuid.UUID] = {}
+    for row in rows:
+        contact_id = contact_id_from_key_id(crypto.key_id_of(bytes(row.head)))
+        if contact_id is None:
+            raise crypto.DecryptionError(f"attachment {row.id}: its bytes are not sealed under a contact key")
+        owners[row.id] = contact_id
+    keys = await _stored_contact_keys(session, workspace_id, sorted(set(owners.values())))
+    params = []
+    for row in rows:
+        contact_id = owners[row.id]
+        key = keys[contact_id]
+        sealed = digest = None
+        if key is not None:
+            sealed = _seal_name(workspace_id, row.id, contact_id, key, row.legacy_filename)
+            if row.legacy_sha256:
+                digest = _content_digest(key, bytes.fromhex(row.legacy_sha256))
+        params.append({"row_id": row.id, "sealed": sealed, "keyed": digest})
+    table = Attachment.__table__
+    async with _zeroing_freed_space(session):
+        await session.execute(
+            sa.update(table)
+            .where(
+                table.c.workspace_id == workspace_id,
+                table.c.id == sa.bindparam("row_id"),
+                table.c.filename.is_not(None),
+            )
+            .values(
+                filename_sealed=sa.bindparam("sealed"),
+                digest=sa.bindparam("keyed"),
+                filename=None,
+                sha256=None,
+            ),
+            params,
+        )
+    return len(rows)
 
 
 # --- secrets and raw bodies -----------------------------------------------------------------------------

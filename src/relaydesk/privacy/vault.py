@@ -15,6 +15,7 @@ so no later write can seal data under a key that was never committed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -110,7 +111,10 @@ def _secret_key_id(master_id: str) -> str:
     return "s" + master_id
 
 
+@functools.lru_cache(maxsize=4096)
 def _secret_key(master: bytes, scope: uuid.UUID) -> bytes:
+    """Memoised: every inbound request seals its body with it, and HKDF costs more than the sealing.
+    The cache holds what the process already holds (the master key), per workspace."""
     return crypto.derive_subkey(master, SECRET_PURPOSE, scope.bytes)
 
 

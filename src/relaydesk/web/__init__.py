@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from litestar.static_files import create_static_files_router
 
-from relaydesk.web import admin_pages, auth_pages, inbox_pages
+from relaydesk.web import admin_ai_pages, admin_pages, auth_pages, inbox_pages
 from relaydesk.web.render import STATIC
 
 static_files = create_static_files_router(
     path="/static", directories=[STATIC], include_in_schema=False, cache_control=None
 )
 
-ROUTE_HANDLERS: list = [*auth_pages.ROUTES, *inbox_pages.ROUTES, *admin_pages.ROUTES, static_files]
+ROUTE_HANDLERS: list = [
+    *auth_pages.ROUTES,
+    *inbox_pages.ROUTES,
+    *admin_pages.ROUTES,
+    *admin_ai_pages.ROUTES,
+    static_files,
+]
 
 __all__ = ["ROUTE_HANDLERS"]

@@ -41,6 +41,10 @@ SECTIONS = [
     ("settings", "Workspace settings"),
     ("tokens", "API tokens"),
     ("webhooks", "Outgoing webhooks"),
+    # Their pages live in web/admin_ai_pages.py (their forms go to the JSON API).
+    ("knowledge", "Knowledge base"),
+    ("ai", "AI"),
+    ("intents", "Intents"),
 ]
 
 
@@ -172,7 +176,7 @@ async def _render(
     )
 
 
-async def _admin_ctx(request: Request, runtime: Runtime) -> WebContext | Response[Any]:
+async def admin_ctx(request: Request, runtime: Runtime) -> WebContext | Response[Any]:
     ctx = await web_context(request, runtime)
     if isinstance(ctx, WebContext) and not ctx.has_role("admin"):
         return page(request, "forbidden.html", ctx=ctx, status=403)
@@ -188,7 +192,7 @@ async def admin_home() -> Redirect:
 async def admin_section(section: str, request: Request, runtime: Runtime) -> Response[Any]:
     if section not in dict(SECTIONS):
         return Response({"error": {"code": "not_found", "message": "no such admin page"}}, status_code=404)
-    ctx = await _admin_ctx(request, runtime)
+    ctx = await admin_ctx(request, runtime)
     if not isinstance(ctx, WebContext):
         return ctx
     return await _render(request, runtime, ctx, section)
@@ -197,7 +201,7 @@ async def admin_section(section: str, request: Request, runtime: Runtime) -> Res
 @get("/admin/inboxes/health", include_in_schema=False)
 async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
     """The health lines, fetched by the admin page when an event says an inbox saw traffic (no polling)."""
-    ctx = await _admin_ctx(request, runtime)
+    ctx = await admin_ctx(request, runtime)
     if not isinstance(ctx, WebContext):
         return Response({"error": {"code": "forbidden", "message": "admins only"}}, status_code=403)
     async with runtime.db.read() as session:
@@ -390,7 +394,7 @@ async def admin_op(section: str, op: str, request: Request, runtime: Runtime) ->
     handler = OPS.get((section, op))
     if handler is None:
         return Response({"error": {"code": "not_found", "message": "no such admin action"}}, status_code=404)
-    ctx = await _admin_ctx(request, runtime)
+    ctx = await admin_ctx(request, runtime)
     if not isinstance(ctx, WebContext):
         return ctx
     await check_form(request, ctx.csrf)

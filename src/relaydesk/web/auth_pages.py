@@ -166,7 +166,7 @@ async def _security_page(
 
 @get("/account/security", include_in_schema=False)
 async def security_page(request: Request, runtime: Runtime) -> Response:
-    ctx = await web_context(request, runtime, stage="enrol")
+    ctx = await web_context(request, runtime, stage="enrol", for_workspace=False)
     if not isinstance(ctx, WebContext):
         return ctx
     return await _security_page(request, ctx)
@@ -174,7 +174,7 @@ async def security_page(request: Request, runtime: Runtime) -> Response:
 
 @post("/account/security/{action:str}", include_in_schema=False, status_code=200)
 async def security_action(action: str, request: Request, runtime: Runtime) -> Response:
-    ctx = await web_context(request, runtime, stage="enrol")
+    ctx = await web_context(request, runtime, stage="enrol", for_workspace=False)
     if not isinstance(ctx, WebContext):
         return ctx
     form = await check_form(request, ctx.csrf)
@@ -185,7 +185,7 @@ async def security_action(action: str, request: Request, runtime: Runtime) -> Re
             return await _security_page(request, ctx, notice="Password confirmed for the next 10 minutes.")
         if action == "start-2fa":
             await login.begin_enrolment(runtime, ctx.info)
-            fresh = await web_context(request, runtime, stage="enrol")
+            fresh = await web_context(request, runtime, stage="enrol", for_workspace=False)
             assert isinstance(fresh, WebContext)
             return await _security_page(request, fresh)
         if action == "confirm-2fa":
@@ -202,7 +202,7 @@ async def security_action(action: str, request: Request, runtime: Runtime) -> Re
             return response
         if action == "disable-2fa":
             await login.disable_two_factor(runtime, ctx.info, ip=ip)
-            fresh = await web_context(request, runtime)
+            fresh = await web_context(request, runtime, for_workspace=False)
             assert isinstance(fresh, WebContext)
             return await _security_page(request, fresh, notice="Two-factor authentication is off.")
         if action == "password":
@@ -225,7 +225,7 @@ async def security_action(action: str, request: Request, runtime: Runtime) -> Re
 
 @post("/workspace/switch", include_in_schema=False, status_code=303)
 async def switch_workspace(request: Request, runtime: Runtime) -> Response:
-    ctx = await web_context(request, runtime)
+    ctx = await web_context(request, runtime, for_workspace=False)
     if not isinstance(ctx, WebContext):
         return ctx
     form = await check_form(request, ctx.csrf)

@@ -121,7 +121,7 @@ async def inbox_page(
         return ctx
     view, f = view_filter(request.query_params)
     ws = ctx.workspace.id
-    async with runtime.db.read() as session:
+    async with runtime.db.read(inline=True) as session:
         seq = (await session.execute(sa.select(Workspace.event_seq).where(Workspace.id == ws))).scalar_one()
         items, next_cursor = await list_conversations(
             session, ws, ctx.info.user.id, f, cursor=None, limit=PAGE_SIZE

@@ -22,6 +22,8 @@ from litestar.response import Redirect
 from relaydesk.auth.login import SessionInfo, load_session
 from relaydesk.auth.principal import ROLE_RANK
 from relaydesk.auth.sessions import cookie_name
+from relaydesk.db import tenancy
+from relaydesk.db.tenancy import outside_tenant
 from relaydesk.errors import Forbidden
 from relaydesk.models.workspaces import Membership, Workspace
 from relaydesk.runtime import Runtime
@@ -122,9 +124,21 @@ def new_prelogin_token() -> str:
 
 
 async def web_context(
-    request: Request, runtime: Runtime, *, stage: str = "full"
+    request: Request, runtime: Runtime, *, stage: str = "full", for_workspace: bool = True
 ) -> WebContext | Response[Any]:
-    """The page's WebContext, or the redirect the visitor needs (login, second factor, 2FA enrolment)."""
+    """The page's WebContext, or the redirect the visitor needs (login, second factor, 2FA enrolment).
+
+    The session and the person's memberships span workspaces, so they are read as system work; then, unless
+    `for_workspace=False` (account pages acting for the person in all their workspaces), the rest of the
+    request runs under the current workspace's row-level security policies (db/tenancy.py)."""
+    with outside_tenant():
+        ctx = await _resolve(request, runtime, stage=stage)
+    if for_workspace and isinstance(ctx, WebContext):
+        tenancy.enter(ctx.workspace.id, ctx.info.user.id)
+    return ctx
+
+
+async def _resolve(request: Request, runtime: Runtime, *, stage: str) -> WebContext | Response[Any]:
     info = await load_session(runtime, raw_session(request, runtime))
     if info is None:
         target = request.url.path

@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.ai.agent import understanding
+from relaydesk.ai.agent import understanding, workspace_intents
 from relaydesk.ai.agent.summary import extractive_summary
 from relaydesk.ai.knowledge.retrieval import retrieve
 from relaydesk.ai.providers.local import LocalProvider
@@ -177,14 +177,25 @@ async def assist(
     result["suggested_replies"] = sorted(suggestions, key=lambda s: -s["score"])
     result["summary"] = extractive_summary(customer, understanding.embed)
     scores = [understanding.sentiment(t) for t in customer[-5:]]
-    result["sentiment"] = {"last": scores[-1], "label": label_for(scores[-1]), "trend": trend(scores)}
-    intent = understanding.detect_intent(last)
+    result["sentiment"] = {
+        "last": scores[-1],
+        "label": label_for(scores[-1]),
+        "trend": trend(scores),
+        "scores": scores,  # per customer message, oldest first: the inbox draws the trend from these
+    }
+    # The workspace's own model when a version is ready (its intents and phrases), else the built-in one.
+    intent = await workspace_intents.detect(session, workspace_id, last)
     if intent is not None:
         result["intent"] = {
             "name": intent.name,
             "confidence": intent.confidence,
             "out_of_scope": intent.out_of_scope,
+            "model_version": intent.model_version,
+            "handoff": intent.handoff,
+            "label_id": intent.label_id,
+            "priority": intent.priority,
         }
+    mapped_label = intent.label_id if intent is not None and not intent.out_of_scope else None
     labels = (
         (await session.execute(sa.select(Label).where(Label.workspace_id == workspace_id))).scalars().all()
     )
@@ -200,4 +211,11 @@ async def assist(
             for lb, s in ranked[:3]
             if float(s) >= LABEL_MIN_SIMILARITY or (intent is not None and intent.name == lb.name)
         ]
+        # The label the workspace mapped to the detected intent leads the suggestions.
+        if mapped_label is not None:
+            mapped = next((lb for lb in labels if str(lb.id) == mapped_label), None)
+            rest = [x for x in result["suggested_labels"] if x["label_id"] != mapped_label]
+            if mapped is not None and intent is not None:
+                lead = {"label_id": mapped_label, "name": mapped.name, "score": round(intent.confidence, 4)}
+                result["suggested_labels"] = [lead, *rest][:3]
     return result

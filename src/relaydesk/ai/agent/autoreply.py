@@ -74,6 +74,8 @@ class Plan:
     switch_off: str | None = None  # conversation | contact
     contest_last: bool = False
     provider: str = "local"
+    # Classification from the detected intent: {"intent", "label_id", "priority"} (actions.ai applies it).
+    classification: dict[str, Any] | None = None
 
 
 Retrieve = Callable[[str], Awaitable[list[Hit]]]
@@ -116,6 +118,21 @@ def _escalate(situation: Situation, category: str, detail: str, inputs: dict[str
     return Plan("offer_handoff", OFFER_REPLY, category, detail, inputs=inputs)
 
 
+def _confident(intent: Intent | None, min_confidence: float) -> bool:
+    return intent is not None and intent.confidence >= min_confidence and not intent.out_of_scope
+
+
+def classification(situation: Situation) -> dict[str, Any] | None:
+    """The label and priority the workspace mapped to the detected intent, when it is detected with
+    confidence (the same bar as every other intent-driven step)."""
+    intent = situation.intent
+    if intent is None or not (intent.label_id or intent.priority):
+        return None
+    if not _confident(intent, situation.settings["intent_min_confidence"]):
+        return None
+    return {"intent": intent.name, "label_id": intent.label_id, "priority": intent.priority}
+
+
 async def decide(
     situation: Situation,
     retrieve: Retrieve,
@@ -123,6 +140,22 @@ async def decide(
     embed: Embed,
     sentiment: Callable[[str], float],
     fallback: Provider | None = None,
+) -> Plan:
+    """The plan for this message (see the module docstring), with the intent's classification attached."""
+    plan = await _decide(situation, retrieve, provider, embed, sentiment, fallback)
+    plan.classification = classification(situation)
+    if plan.classification is not None:
+        plan.inputs["classification"] = dict(plan.classification)
+    return plan
+
+
+async def _decide(
+    situation: Situation,
+    retrieve: Retrieve,
+    provider: Provider,
+    embed: Embed,
+    sentiment: Callable[[str], float],
+    fallback: Provider | None,
 ) -> Plan:
     s = situation.settings
     text = situation.text
@@ -138,6 +171,8 @@ async def decide(
         inputs["intent"] = intent.name
         inputs["intent_confidence"] = round(intent.confidence, 4)
         inputs["out_of_scope"] = intent.out_of_scope
+        if intent.model_version is not None:
+            inputs["intent_model_version"] = intent.model_version
 
     # 1. A customer who objects to automated handling, or asks for a person, gets one. Always.
     if policy.objects_to_automation(text):
@@ -168,6 +203,10 @@ async def decide(
     if rule is not None:
         inputs["rule"] = rule
         return _handoff("policy_restriction", f"policy rule {rule}", inputs)
+    # An intent the workspace marked `handoff` is a policy rule too.
+    if intent is not None and intent.handoff and _confident(intent, s["intent_min_confidence"]):
+        inputs["rule"] = f"intent:{intent.name}"
+        return _handoff("policy_restriction", f"intent {intent.name} hands off", inputs)
     # Small talk is answered politely and does not use up the one clarifying question.
     if (
         intent is not None

@@ -22,9 +22,17 @@ _sentiment = SentimentAnalyzer()
 
 @dataclass(frozen=True, slots=True)
 class Intent:
+    """A detected intent, and what the workspace asked to happen when it is detected
+    (`ai.agent.workspace_intents.apply_rules` fills those in)."""
+
     name: str
     confidence: float
     out_of_scope: bool
+    handoff: bool = False
+    label_id: str | None = None
+    priority: str | None = None
+    model_version: int | None = None  # the workspace's model version; None: the built-in model
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 def embed(texts: list[str] | tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -48,4 +56,9 @@ def detect_intent(text: str, model: Any = None) -> Intent | None:
     except Exception:  # a model failure must never stop a customer from being answered or handed off
         log.warning("intent detection failed", exc_info=True)
         return None
-    return Intent(str(pred.intent), float(pred.confidence), bool(pred.out_of_scope))
+    return Intent(
+        str(pred.intent),
+        float(pred.confidence),
+        bool(pred.out_of_scope),
+        alternatives=tuple((str(n), float(c)) for n, c in pred.alternatives),
+    )

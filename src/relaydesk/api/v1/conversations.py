@@ -68,7 +68,7 @@ async def conversations_index(
         contact_id=contact_id,
         sort=sort,
     )
-    async with runtime.db.read() as session:
+    async with runtime.db.read(inline=True) as session:
         items, next_cursor = await list_conversations(
             session, principal.workspace_id, principal.user_id, f, cursor=cursor, limit=limit
         )

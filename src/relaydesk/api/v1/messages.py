@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -63,7 +64,7 @@ async def messages_index(
     limit: int = Parameter(default=50, ge=1, le=100),
 ) -> dict[str, Any]:
     """The latest `limit` messages in chronological order; `next_cursor` pages to older ones."""
-    async with runtime.db.read() as session:
+    async with runtime.db.read(inline=True) as session:
         items, next_cursor = await list_messages(
             session, principal.workspace_id, conversation_id, cursor=cursor, limit=limit
         )
@@ -125,6 +126,18 @@ async def messages_search(
     return {"items": items, "next_cursor": str(ids[-1]) if more and ids else None}
 
 
+def _content_disposition(name: str) -> str:
+    """`attachment` with the file name as a quoted ASCII fallback and, for any other name, RFC 6266's
+    `filename*` in UTF-8 (a header value must be Latin-1, so a name like "résumé.pdf" cannot go in as is).
+    A shredded contact's attachment has no name left and is offered as "attachment"."""
+    name = name or "attachment"
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        header += f"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
+    return header
+
+
 @get("/attachments/{attachment_id:uuid}", guards=[requires_agent], media_type="application/octet-stream")
 async def attachments_download(
     attachment_id: uuid.UUID, principal: Principal, runtime: Runtime
@@ -140,14 +153,11 @@ async def attachments_download(
         if att is None:
             raise NotFound("attachment not found")
         data = storage.read_attachment(att)
-    safe_name = att.filename.replace('"', "").replace("\r", "").replace("\n", "")
+        name = storage.read_attachment_name(att)
     return Response(
         data,
         media_type=att.content_type,
-        headers={
-            "content-disposition": f'attachment; filename="{safe_name}"',
-            "cache-control": "private, no-store",
-        },
+        headers={"content-disposition": _content_disposition(name), "cache-control": "private, no-store"},
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import get, patch
 
+from relaydesk.actions.retention import AUDIT_RETENTION_SETTING, RAW_BODY_RETENTION_SETTING, retention_days
 from relaydesk.actions.workspaces import get_scoped_workspace, update_workspace
 from relaydesk.api.serializers import iso
 from relaydesk.auth.guards import requires_admin, requires_agent
@@ -26,6 +27,14 @@ class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True):
     allow_private_webhook_targets: bool | msgspec.UnsetType | None = msgspec.UNSET
     # Hours after the customer's last message during which channels such as WhatsApp accept free replies.
     reply_window_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | msgspec.UnsetType | None = msgspec.UNSET
+    # Days audit rows are kept before the retention purge (privacy item 17; default 365).
+    audit_retention_days: Annotated[int, msgspec.Meta(ge=30, le=3650)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    # Days a processed raw inbound request keeps its body (default 7; 0 = purge at the next run).
+    inbound_body_retention_days: Annotated[int, msgspec.Meta(ge=0, le=90)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
     # Roles that must use two-factor authentication to log in.
     require_2fa_roles: Annotated[list[str], msgspec.Meta(max_length=3)] | msgspec.UnsetType | None = (
         msgspec.UNSET
@@ -47,6 +56,8 @@ def workspace_json(ws: Workspace) -> dict[str, Any]:
             "allow_private_webhook_targets": bool(settings.get("allow_private_webhook_targets", False)),
             "reply_window_hours": settings.get("reply_window_hours", DEFAULT_REPLY_WINDOW_HOURS),
             "require_2fa_roles": list(settings.get("require_2fa_roles", [])),
+            "audit_retention_days": retention_days(settings, AUDIT_RETENTION_SETTING),
+            "inbound_body_retention_days": retention_days(settings, RAW_BODY_RETENTION_SETTING),
         },
         "created_at": iso(ws.created_at),
     }

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import relaydesk.models  # noqa: F401  (registers every table)
 from relaydesk.db.base import Base
+from relaydesk.db.schema import apply_extra_ddl
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,7 +23,12 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         compare_type=True,
     )
     with context.begin_transaction():
+        before = context.get_context().get_current_heads()
         context.run_migrations()
+        if context.get_context().get_current_heads() != before:
+            # A revision may have created a tenant table: give it its row-level security policy without
+            # every revision having to remember (db/schema.py; idempotent, touches existing tables only).
+            apply_extra_ddl(connection)
 
 
 async def _run_async(url: str) -> None:

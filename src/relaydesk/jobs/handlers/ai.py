@@ -1,8 +1,10 @@
-"""`ai.on_message`: the automated agent's turn after a customer's message.
+"""`ai.on_message`: the automated agent's turn after a customer's message; `ai.train_intents`: retrain a
+workspace's intent classifier after its intents changed.
 
 Three steps so no database transaction is held while a model runs: read what the decision needs,
 decide (retrieval, models, maybe an LLM call), then write the outcome through actions.ai.apply_plan,
-which re-checks that the AI is still wanted there (an agent may have stepped in meanwhile).
+which re-checks that the AI is still wanted there (an agent may have stepped in meanwhile). Training
+follows the same shape: take the version and the intents, fit in a worker thread, store the result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from relaydesk.actions import ai as ai_actions
-from relaydesk.ai.agent import understanding
+from relaydesk.actions import ai_intents
+from relaydesk.ai.agent import understanding, workspace_intents
 from relaydesk.ai.agent.autoreply import Situation, Turn, decide
 from relaydesk.ai.agent.settings import Effective
 from relaydesk.ai.agent.summary import extractive_summary
@@ -143,7 +146,10 @@ async def on_message(ctx: JobContext) -> None:
         async with ctx.runtime.db.read() as session:
             return await retrieve(session, loaded.workspace_id, query, embed)
 
-    loaded.situation.intent = await asyncio.to_thread(understanding.detect_intent, loaded.situation.text)
+    async with ctx.runtime.db.read() as session:
+        loaded.situation.intent = await workspace_intents.detect(
+            session, loaded.workspace_id, loaded.situation.text
+        )
     # Finish well inside the job's lease, so a slow endpoint never makes a second worker start the same turn.
     budget = max(5.0, ctx.runtime.settings.job_lease_seconds * 0.6)
     try:
@@ -167,6 +173,38 @@ async def on_message(ctx: JobContext) -> None:
             await ai_actions.apply_plan(session, conv, loaded.message_id, plan, loaded.settings, summary)
         except Conflict:
             return  # switched off or handed off while we were thinking: say nothing
+
+
+@handler(ai_intents.TRAIN_JOB)
+async def train_intents(ctx: JobContext) -> None:
+    """Fit the newest queued version on the workspace's intents as they are now, off the event loop.
+
+    On failure the version is marked failed with the error and the job raises, so the dispatcher retries
+    it (TRAIN_MAX_ATTEMPTS) and then dead-letters it; the previous ready version serves throughout."""
+    workspace_id = uuid.UUID(ctx.payload["workspace_id"])
+    async with ctx.runtime.db.write() as session:
+        taken = await ai_intents.begin_training(session, workspace_id)
+    if taken is None:
+        return
+    model, intents = taken
+    try:
+        blob = await asyncio.to_thread(workspace_intents.fit_blob, intents)
+    except Exception as exc:
+        async with ctx.runtime.db.write() as session:
+            await ai_intents.fail_training(session, workspace_id, model.id, f"{type(exc).__name__}: {exc}")
+        raise
+    async with ctx.runtime.db.write() as session:
+        await ai_intents.finish_training(session, workspace_id, model.id, blob)
+
+
+@handler(f"{ai_intents.TRAIN_JOB}:dead")
+async def train_intents_dead(ctx: JobContext) -> None:
+    """The training was given up (attempts exhausted, or its workers kept dying): say so on the version."""
+    workspace_id = uuid.UUID(ctx.payload["workspace_id"])
+    async with ctx.runtime.db.write() as session:
+        await ai_intents.fail_training(
+            session, workspace_id, None, f"gave up after {ctx.job.attempts} attempts: {ctx.job.last_error}"
+        )
 
 
 @periodic("ai.probe_providers", every_seconds=6 * 3600)

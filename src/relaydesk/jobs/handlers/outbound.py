@@ -54,11 +54,11 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool]
             ).scalar_one_or_none()
         attachments = (
             await session.execute(
-                sa.select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size).where(
-                    Attachment.message_id == message.id
-                )
+                sa.select(Attachment)
+                .where(Attachment.workspace_id == message.workspace_id, Attachment.message_id == message.id)
+                .order_by(Attachment.created_at, Attachment.id)
             )
-        ).all()
+        ).scalars()
         outbound = OutboundMessage(
             message_id=str(message.id),
             conversation_id=str(conv.id),
@@ -66,7 +66,12 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool]
             recipient_external_id=external_id,
             text=storage.read_message_content(message),
             attachments=[
-                {"id": str(a.id), "filename": a.filename, "content_type": a.content_type, "size": a.size}
+                {
+                    "id": str(a.id),
+                    "filename": storage.read_attachment_name(a),
+                    "content_type": a.content_type,
+                    "size": a.size,
+                }
                 for a in attachments
             ],
             reply_to_provider_id=reply_to,

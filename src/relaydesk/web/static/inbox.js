@@ -2,6 +2,7 @@
 // Reads and writes go through the JSON API (/api/v1) with the session cookie and the CSRF header;
 // live updates come from the resumable WebSocket (realtime.js). Event payloads carry ids only, so each
 // event is followed by a fetch of the conversation or thread it names.
+import { AiPanel } from "./ai_panel.js";
 import { api, el, paintDots, postForm, timeAgo } from "./common.js";
 import { LiveEvents } from "./realtime.js";
 
@@ -275,6 +276,7 @@ function optionList(select, items, current, blank) {
 
 function renderHeader(conv) {
   state.current = conv;
+  aiPanel.update(conv);
   const inbox = inboxes[conv.inbox_id];
   $("thread-title").textContent = `${contactName(conv)} · #${conv.display_number}`;
   $("thread-meta").textContent = `${inbox ? `${inbox.name} (${inbox.channel_type})` : ""} · ${conv.status}${
@@ -313,6 +315,7 @@ async function open(id, { push = true } = {}) {
   upsert(conv);
   if (conv.unread_count) api("POST", `/api/v1/conversations/${id}/seen`).catch(() => {});
   loadContact(conv);
+  aiPanel.show(conv).catch((err) => aiPanel.status(err.message));
 }
 
 async function refreshThread(id) {
@@ -378,9 +381,33 @@ $("act-snooze").addEventListener("click", () => {
   if (!value) return alert("Choose when the conversation should come back.");
   patch({ status: "snoozed", snoozed_until: new Date(value).toISOString() });
 });
-$("act-labels").addEventListener("change", async () => {
-  const ids = [...$("act-labels").querySelectorAll("input:checked")].map((i) => i.value);
+async function setLabels(ids) {
   upsert(await api("PUT", `/api/v1/conversations/${state.selected}/labels`, { label_ids: ids }));
+}
+
+$("act-labels").addEventListener("change", () =>
+  setLabels([...$("act-labels").querySelectorAll("input:checked")].map((i) => i.value)));
+
+// ---- AI assistant panel -------------------------------------------------------------------------------
+
+const aiPanel = new AiPanel({
+  isAdmin: me.role === "admin" || me.role === "owner",
+  // A suggestion goes into the composer as a reply to edit; only the agent's Enter or Send sends it.
+  insertReply: (suggestion) => {
+    document.querySelector('input[name="mode"][value="reply"]').checked = true;
+    text.value = suggestion;
+    text.focus();
+    text.setSelectionRange(text.value.length, text.value.length);
+  },
+  applyLabel: async (labelId) => {
+    const ids = new Set((state.current?.labels || []).map((l) => l.id));
+    ids.add(labelId);
+    try {
+      await setLabels([...ids]);
+    } catch (err) {
+      alert(err.message);
+    }
+  },
 });
 
 // ---- composer -----------------------------------------------------------------------------------------
@@ -557,6 +584,7 @@ function onEvent(event) {
   if (event.type === "message.created" && convId === state.selected && p.sender_kind === "customer") {
     $("typing").textContent = "";
   }
+  aiPanel.onEvent(event);
 }
 
 const typers = new Map();

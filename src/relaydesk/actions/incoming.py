@@ -1,0 +1,425 @@
+"""Customers' messages coming in: store a whole batch of them in one transaction with a fixed statement count.
+
+Inbound processing is the hottest write path (docs/scaling.md): a provider can deliver thousands of
+messages a second. `receive_incoming_batch` therefore works set-wise: one query finds the redeliveries,
+one the known identities, one the open conversations, then one insert per table and one executemany
+update of the conversations, with one sequence allocation for all the realtime events — about 15
+statements per batch however many messages it holds (`bench/sql_census.py`). Rows are built with Core,
+not the ORM unit of work; personal data is still sealed only by `privacy/storage.py`.
+
+Concurrency: on SQLite the batch runs inside the one writer's `BEGIN IMMEDIATE`; on PostgreSQL the open
+conversations are read `FOR UPDATE`, and two workers racing to create the same contact or message collide
+on a unique index, which fails the batch: the inbound job then retries each event on its own, and the
+retry finds the winner's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from relaydesk.actions.conversations import conversation_state
+from relaydesk.actions.messages import check_content, message_state
+from relaydesk.channels.envelopes import IncomingMessage
+from relaydesk.db.base import utcnow
+from relaydesk.db.ids import uuid7
+from relaydesk.jobs.outbox import enqueue_many
+from relaydesk.models.contacts import Contact, ContactIdentity
+from relaydesk.models.conversations import Conversation
+from relaydesk.models.inboxes import Inbox
+from relaydesk.models.messages import Message
+from relaydesk.models.workspaces import Workspace
+from relaydesk.privacy import storage
+from relaydesk.realtime.events import emit_many
+from relaydesk.search import index as search_index
+
+_conversations = Conversation.__table__
+_contacts = Contact.__table__
+_messages = Message.__table__
+_identities = ContactIdentity.__table__
+_workspaces = Workspace.__table__
+_when = _conversations.c.last_activity_at.type  # UtcDateTime, for bind parameters
+
+# Built once (building SQLAlchemy statements per call costs more than SQLite takes to run them) and run on
+# the session's connection, so the ORM's per-statement machinery stays out of the hot path.
+_FIND_MESSAGES = sa.select(_messages.c.provider_message_id, _messages.c.id).where(
+    _messages.c.workspace_id == sa.bindparam("ws"),
+    _messages.c.inbox_id == sa.bindparam("inbox"),
+    _messages.c.provider_message_id.in_(sa.bindparam("pids", expanding=True)),
+)
+_FIND_IDENTITIES = (
+    sa.select(_identities.c.external_id, _identities.c.contact_id, _contacts.c.last_activity_at)
+    .join(_contacts, _contacts.c.id == _identities.c.contact_id)
+    .where(
+        _identities.c.workspace_id == sa.bindparam("ws"),
+        _identities.c.inbox_id == sa.bindparam("inbox"),
+        _identities.c.external_id.in_(sa.bindparam("external_ids", expanding=True)),
+    )
+)
+# A contact's `last_activity_at` moves on the inbound path only when it is older than this: a customer
+# writing ten lines a minute does not rewrite their contact row ten times.
+ACTIVITY_GRAIN = dt.timedelta(minutes=1)
+_TOUCH_CONTACTS = (
+    sa.update(_contacts)
+    .where(_contacts.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(last_activity_at=sa.bindparam("now", type_=_when), updated_at=sa.bindparam("now", type_=_when))
+)
+_OPEN_CONVERSATIONS = (
+    sa.select(_conversations)
+    .where(
+        _conversations.c.workspace_id == sa.bindparam("ws"),
+        _conversations.c.inbox_id == sa.bindparam("inbox"),
+        _conversations.c.contact_id.in_(sa.bindparam("contacts", expanding=True)),
+        _conversations.c.status != "resolved",
+    )
+    .order_by(_conversations.c.last_activity_at.desc())
+)
+_OPEN_CONVERSATIONS_LOCKED = _OPEN_CONVERSATIONS.with_for_update()
+_NUMBER_CONVERSATIONS = (
+    sa.update(_workspaces)
+    .where(_workspaces.c.id == sa.bindparam("ws"))
+    .values(conversation_seq=_workspaces.c.conversation_seq + sa.bindparam("n"))
+    .returning(_workspaces.c.conversation_seq)
+)
+_INSERT_CONTACTS = sa.insert(_contacts)
+_INSERT_IDENTITIES = sa.insert(_identities)
+_INSERT_CONVERSATIONS = sa.insert(_conversations)
+_INSERT_MESSAGES = sa.insert(_messages)
+_SAVE_CONVERSATIONS = (
+    sa.update(_conversations)
+    .where(_conversations.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        snoozed_until=sa.bindparam("b_snoozed_until", type_=_when),
+        last_activity_at=sa.bindparam("b_last_activity_at", type_=_when),
+        last_incoming_at=sa.bindparam("b_last_incoming_at", type_=_when),
+        waiting_since=sa.bindparam("b_waiting_since", type_=_when),
+        last_message_id=sa.bindparam("b_last_message_id", type_=_conversations.c.last_message_id.type),
+        unread_count=sa.bindparam("b_unread_count"),
+        updated_at=sa.bindparam("b_now", type_=_when),
+    )
+)
+
+
+async def receive_incoming(
+    session: AsyncSession, inbox: Inbox, incoming: IncomingMessage
+) -> tuple[Message, bool]:
+    """Store one customer message (a redelivery of the same provider id returns the stored one)."""
+    [(message_id, created)] = await receive_incoming_batch(session, inbox, [incoming])
+    message = await session.get(Message, message_id)
+    assert message is not None
+    return message, created
+
+
+class InboxRef(Protocol):
+    """What receiving needs of an inbox: an `Inbox`, or a row of its id, workspace and settings."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    settings: dict[str, Any] | None
+
+
+async def receive_incoming_batch(
+    session: AsyncSession, inbox: InboxRef, items: list[IncomingMessage]
+) -> list[tuple[uuid.UUID, bool]]:
+    """Store customers' messages for one inbox, in order; returns `(message id, newly stored)` for each.
+
+    Each message finds (or creates) its contact by the inbox identity and the contact's latest unresolved
+    conversation on this inbox (a resolved one stays closed: a new conversation starts). A provider id
+    already stored, or repeated in the batch, is not stored twice."""
+    for item in items:
+        check_content(item.text, item.attachments)
+    workspace_id = inbox.workspace_id
+    now = utcnow()
+    await session.flush()  # ORM objects the caller added go in before our Core statements refer to them
+    conn = await session.connection()
+    results, fresh = await _split_redeliveries(conn, inbox, items)
+    if not fresh:
+        return results
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    contact_of, new_keys = await _contacts_for(session, conn, inbox, [items[i] for i in fresh], now, events)
+    conversation_of = await _conversations_for(
+        conn, inbox, list(dict.fromkeys(contact_of.values())), now, events
+    )
+    known = [cid for cid in conversation_of if cid not in new_keys]
+    keys = {**new_keys, **(await storage.contact_keys(session, workspace_id, known) if known else {})}
+    reply_targets = await _reply_targets(conn, inbox, items, fresh, results)
+
+    rows: list[dict[str, Any]] = []
+    indexed: list[tuple[uuid.UUID, list[str]]] = []
+    with_attachments: list[tuple[int, uuid.UUID, uuid.UUID]] = []
+    touched: dict[uuid.UUID, SimpleNamespace] = {}
+    for i in fresh:
+        item = items[i]
+        message_id = results[i][0]
+        contact_id = contact_of[item.external_contact_id]
+        conv = conversation_of[contact_id]
+        attributes = dict(item.content_attributes)
+        if item.sent_at:
+            attributes["sent_at"] = item.sent_at.isoformat()
+        row = {
+            "id": message_id,
+            "workspace_id": workspace_id,
+            "conversation_id": conv.id,
+            "inbox_id": inbox.id,
+            "message_type": "incoming",
+            "sender_kind": "customer",
+            "sender_user_id": None,
+            "sender_contact_id": contact_id,
+            "content": storage.seal_message_text(
+                workspace_id, message_id, contact_id, keys[contact_id], item.text
+            ),
+            "content_attributes": attributes,
+            "status": "delivered",
+            "failure_reason": None,
+            "sent_at": None,
+            "delivered_at": now,
+            "provider_message_id": item.provider_message_id,
+            "reply_to_id": reply_targets.get(item.reply_to_provider_id)
+            if item.reply_to_provider_id
+            else None,
+            "created_at": now,
+        }
+        rows.append(row)
+        if item.text:
+            indexed.append((message_id, [item.text]))
+        if item.attachments:
+            with_attachments.append((i, message_id, contact_id))
+        conv.last_activity_at = now
+        conv.last_incoming_at = now
+        conv.waiting_since = conv.waiting_since or now
+        conv.last_message_id = message_id
+        conv.unread_count += 1
+        if conv.status == "snoozed":
+            conv.status = "open"
+            conv.snoozed_until = None
+        touched[conv.id] = conv
+        events.append(("message.created", message_state(SimpleNamespace(**row))))
+
+    await conn.execute(_INSERT_MESSAGES, rows)
+    if with_attachments:
+        for i, message_id, contact_id in with_attachments:
+            holder = storage.transient_message(workspace_id, message_id, contact_id, keys[contact_id])
+            for att in items[i].attachments:
+                session.add(storage.new_attachment(holder, att.filename, att.content_type, att.data))
+        await session.flush()
+    if indexed:
+        index = await storage.index_for(session, workspace_id)
+        await search_index.index_subjects(conn, index, workspace_id, search_index.MESSAGE, indexed)
+    await _save_conversations(conn, list(touched.values()), now)
+    for conv in touched.values():
+        state = conversation_state(conv)  # type: ignore[arg-type]
+        state["changed"] = ["message"]
+        state["actor_id"] = None
+        events.append(("conversation.updated", state))
+    await emit_many(session, workspace_id, events, conn=conn)
+    if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
+        await enqueue_many(
+            session,
+            "ai.on_message",
+            [({"message_id": str(row["id"])}, f"ai:{row['id']}") for row in rows],
+            workspace_id=workspace_id,
+        )
+    _expire_loaded(session, Conversation, touched)
+    _expire_loaded(session, Contact, set(contact_of.values()))
+    return results
+
+
+async def _split_redeliveries(
+    conn: AsyncConnection, inbox: InboxRef, items: list[IncomingMessage]
+) -> tuple[list[tuple[uuid.UUID, bool]], list[int]]:
+    """Give every item its message id: the stored one for a provider id seen before (in the database or
+    earlier in this batch), a new one otherwise; returns the results and the indexes of new items."""
+    provider_ids = {item.provider_message_id for item in items if item.provider_message_id}
+    known: dict[str, uuid.UUID] = {}
+    if provider_ids:
+        known = {
+            pid: mid
+            for pid, mid in await conn.execute(
+                _FIND_MESSAGES, {"ws": inbox.workspace_id, "inbox": inbox.id, "pids": list(provider_ids)}
+            )
+        }
+    results: list[tuple[uuid.UUID, bool]] = []
+    fresh: list[int] = []
+    for i, item in enumerate(items):
+        pid = item.provider_message_id
+        if pid and pid in known:
+            results.append((known[pid], False))
+            continue
+        message_id = uuid7()
+        if pid:
+            known[pid] = message_id
+        results.append((message_id, True))
+        fresh.append(i)
+    return results, fresh
+
+
+async def _contacts_for(
+    session: AsyncSession,
+    conn: AsyncConnection,
+    inbox: InboxRef,
+    items: list[IncomingMessage],
+    now: Any,
+    events: list[tuple[str, dict[str, Any]]],
+) -> tuple[dict[str, uuid.UUID], dict[uuid.UUID, bytes]]:
+    """Contact id per external id: known identities, and new contacts (with their identity on this inbox,
+    sealed personal fields and search tokens) for first-time senders; also the new contacts' keys."""
+    workspace_id = inbox.workspace_id
+    external_ids = list(dict.fromkeys(item.external_contact_id for item in items))
+    found: dict[str, uuid.UUID] = {}
+    stale: set[uuid.UUID] = set()
+    for external_id, contact_id, last_activity_at in await conn.execute(
+        _FIND_IDENTITIES, {"ws": workspace_id, "inbox": inbox.id, "external_ids": external_ids}
+    ):
+        found[external_id] = contact_id
+        if last_activity_at is None or now - last_activity_at >= ACTIVITY_GRAIN:
+            stale.add(contact_id)
+    if stale:
+        await conn.execute(_TOUCH_CONTACTS, {"ids": list(stale), "now": now})
+    first_seen: dict[str, IncomingMessage] = {}
+    for item in items:
+        if item.external_contact_id not in found:
+            first_seen.setdefault(item.external_contact_id, item)
+    if not first_seen:
+        return found, {}
+    new_ids = {external_id: uuid7() for external_id in first_seen}
+    keys = await storage.contact_keys(session, workspace_id, list(new_ids.values()), new=True)
+    index = await storage.index_for(session, workspace_id)
+    contact_rows, identity_rows, indexed = [], [], []
+    for external_id, item in first_seen.items():
+        contact_id = new_ids[external_id]
+        row, texts = storage.sealed_new_contact(
+            index,
+            workspace_id,
+            contact_id,
+            keys[contact_id],
+            name=item.contact_name,
+            email=item.contact_email,
+            phone=item.contact_phone,
+        )
+        contact_rows.append({**row, "created_at": now, "updated_at": now, "last_activity_at": now})
+        identity_rows.append(
+            {
+                "id": uuid7(),
+                "workspace_id": workspace_id,
+                "contact_id": contact_id,
+                "inbox_id": inbox.id,
+                "external_id": external_id,
+                "created_at": now,
+            }
+        )
+        indexed.append((contact_id, texts))
+        events.append(("contact.created", {"contact_id": str(contact_id)}))
+    await conn.execute(_INSERT_CONTACTS, contact_rows)
+    await conn.execute(_INSERT_IDENTITIES, identity_rows)
+    await search_index.index_subjects(conn, index, workspace_id, search_index.CONTACT, indexed)
+    return {**found, **new_ids}, keys
+
+
+async def _conversations_for(
+    conn: AsyncConnection,
+    inbox: InboxRef,
+    contact_ids: list[uuid.UUID],
+    now: Any,
+    events: list[tuple[str, dict[str, Any]]],
+) -> dict[uuid.UUID, SimpleNamespace]:
+    """Each contact's latest unresolved conversation on this inbox (locked on PostgreSQL), or a new one
+    numbered in arrival order."""
+    workspace_id = inbox.workspace_id
+    stmt = _OPEN_CONVERSATIONS_LOCKED if conn.dialect.name == "postgresql" else _OPEN_CONVERSATIONS
+    current: dict[uuid.UUID, SimpleNamespace] = {}
+    for row in await conn.execute(stmt, {"ws": workspace_id, "inbox": inbox.id, "contacts": contact_ids}):
+        current.setdefault(row.contact_id, SimpleNamespace(**row._mapping))
+    missing = [cid for cid in contact_ids if cid not in current]
+    if not missing:
+        return current
+    last = (await conn.execute(_NUMBER_CONVERSATIONS, {"ws": workspace_id, "n": len(missing)})).scalar_one()
+    rows = []
+    for number, contact_id in enumerate(missing, start=last - len(missing) + 1):
+        row = {
+            "id": uuid7(),
+            "workspace_id": workspace_id,
+            "display_number": number,
+            "inbox_id": inbox.id,
+            "contact_id": contact_id,
+            "status": "open",
+            "snoozed_until": None,
+            "priority": "none",
+            "assignee_id": None,
+            "team_id": None,
+            "custom_attributes": {},
+            "last_activity_at": now,
+            "last_incoming_at": None,
+            "waiting_since": None,
+            "first_reply_at": None,
+            "last_message_id": None,
+            "unread_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        rows.append(row)
+        conv = SimpleNamespace(**row)
+        current[contact_id] = conv
+        events.append(("conversation.created", conversation_state(conv)))  # type: ignore[arg-type]
+    await conn.execute(_INSERT_CONVERSATIONS, rows)
+    return current
+
+
+async def _reply_targets(
+    conn: AsyncConnection,
+    inbox: InboxRef,
+    items: list[IncomingMessage],
+    fresh: list[int],
+    results: list[tuple[uuid.UUID, bool]],
+) -> dict[str, uuid.UUID]:
+    """Message ids of the provider ids the new messages reply to (stored before, or earlier in the batch)."""
+    wanted = {items[i].reply_to_provider_id for i in fresh if items[i].reply_to_provider_id}
+    if not wanted:
+        return {}
+    targets: dict[str, uuid.UUID] = {
+        pid: mid
+        for pid, mid in await conn.execute(
+            _FIND_MESSAGES, {"ws": inbox.workspace_id, "inbox": inbox.id, "pids": list(wanted)}
+        )
+    }
+    for i in fresh:  # earlier in this batch
+        pid = items[i].provider_message_id
+        if pid in wanted and pid not in targets:
+            targets[pid] = results[i][0]
+    return targets
+
+
+async def _save_conversations(conn: AsyncConnection, convs: list[SimpleNamespace], now: Any) -> None:
+    if convs:
+        await conn.execute(
+            _SAVE_CONVERSATIONS,
+            [
+                {
+                    "b_id": conv.id,
+                    "b_status": conv.status,
+                    "b_snoozed_until": conv.snoozed_until,
+                    "b_last_activity_at": conv.last_activity_at,
+                    "b_last_incoming_at": conv.last_incoming_at,
+                    "b_waiting_since": conv.waiting_since,
+                    "b_last_message_id": conv.last_message_id,
+                    "b_unread_count": conv.unread_count,
+                    "b_now": now,
+                }
+                for conv in convs
+            ],
+        )
+
+
+def _expire_loaded(session: AsyncSession, model: type, ids: Any) -> None:
+    """Rows changed with Core: ORM objects of them already loaded in this session must not stay stale."""
+    identity_map = session.sync_session.identity_map
+    for row_id in ids:
+        obj = identity_map.get(sa.inspect(model).identity_key_from_primary_key((row_id,)))
+        if obj is not None:
+            session.expire(obj)
