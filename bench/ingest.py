@@ -11,6 +11,10 @@ Phases, all against the same server process (in-process dispatcher on, as `relay
 3. `ingest-200`: open loop at a fixed offered rate (200/s by default): acknowledgement latency measured
    from each request's scheduled send time, and the server-side lag from receipt to stored message.
 The server's peak RSS (process and children) is sampled throughout.
+4. `acknowledge only`: a second server on a fresh database, started with `serve --no-worker`, under the
+   same closed loop as phase 2: what the provider-facing door alone (verify the signature, parse, seal the
+   raw body, group-commit it with its job) answers per second. No processing happens, so this is an upper
+   bound on phase 2 whatever the processing costs; `--no-ack-only` skips it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import random
+import sys
 import time
 import uuid
 from typing import Any
@@ -232,6 +237,43 @@ def summarise(name: str, r: LoadResult, duration: float, cpu: float) -> dict[str
     }
 
 
+async def acknowledge_only(args: argparse.Namespace, master_key: str) -> dict[str, Any]:
+    """Phase 4: the closed loop of phase 2 against `serve --no-worker` on a fresh database."""
+    pg_name = f"relaydesk_bench_ack_{uuid.uuid4().hex[:8]}"
+    if args.database_url:
+        url = await harness.create_pg_database(args.database_url, pg_name)
+    else:
+        url = f"sqlite+aiosqlite:///{harness.OUT / f'ingest-ack-{uuid.uuid4().hex[:8]}.db'}"
+    ids = await setup(url, master_key)
+    server = harness.ServerProcess(
+        url, master_key, command=[sys.executable, "-m", "relaydesk.cli.main", "serve", "--no-worker"]
+    ).start()
+    try:
+        with mp.get_context("spawn").Pool(args.procs) as pool:
+            specs = [
+                {
+                    "port": server.port,
+                    "duration": args.duration,
+                    "connections": args.connections,
+                    "mode": "closed",
+                    "factory": IngestRequests(
+                        ids["inbox_public_id"], ids["inbound_secret"], f"ack{i}", args.contacts, 50 + i
+                    ),
+                }
+                for i in range(args.procs)
+            ]
+            cpu0 = server.cpu_seconds()
+            r = await asyncio.get_running_loop().run_in_executor(None, run_load, pool, specs)
+            cpu = server.cpu_seconds() - cpu0
+        result = summarise("acknowledge only (no processing)", r, args.duration, cpu)
+        result["server_cpu_ms_per_msg"] = cpu * 1000 / max(1, r.ok)
+        return result
+    finally:
+        server.stop()
+        if args.database_url and not args.keep:
+            await harness.drop_pg_database(args.database_url, pg_name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -245,6 +287,9 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during ingest-max")
+    parser.add_argument(
+        "--no-ack-only", action="store_true", help="skip phase 4 (acknowledge-only server, no processing)"
+    )
     parser.add_argument("--name", default=None, help="report name under bench/out/ (default ingest-<db>)")
     args = parser.parse_args()
     asyncio.run(_main_async_setup_and_run(args))
@@ -334,8 +379,11 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
         server.stop()
         if args.database_url and not args.keep:
             await harness.drop_pg_database(args.database_url, pg_name)
+    if not args.no_ack_only:
+        phases.append(await acknowledge_only(args, master_key))
 
     ratio = ingest["persisted_per_s"] / health["ack_per_s"]
+    ack_only = next((p for p in phases if p["phase"].startswith("acknowledge only")), None)
     rss_mb = server.peak_rss / 2**20
     verdicts = {
         "ratio": {"value": ratio, "target": f">= {TARGET_RATIO:.0%}", "met": ratio >= TARGET_RATIO},
@@ -406,6 +454,12 @@ async def _main_async_setup_and_run(args: argparse.Namespace) -> None:
         f"ingest-{args.rate:.0f}: receipt-to-stored lag p50 {paced['stored_lag_p50_ms']:.1f} ms, "
         f"p99 {paced['stored_lag_p99_ms']:.1f} ms; drained {paced['drain_s']:.1f} s after the load stopped."
     )
+    if ack_only is not None:
+        extra += (
+            f"\nacknowledge only (serve --no-worker, nothing processed): {ack_only['ack_per_s']:,.1f}/s = "
+            f"{ack_only['ack_per_s'] / health['ack_per_s']:.1%} of health: the most phase 2 could reach "
+            "with processing for free."
+        )
     if args.profile:
         own, total = harness.top_frames(harness.OUT / "ingest-profile.txt", 40)
         extra += "\n\nserver profile during ingest-max (py-spy, share of samples):\n" + render_table(

@@ -231,3 +231,33 @@ async def _until_done_by(runtime, job_id: uuid.UUID, timeout: float) -> Job:
             return job
         await asyncio.sleep(0.05)
     raise AssertionError("job did not finish")
+
+
+def test_coalescing_groups_are_cut_at_the_kinds_limit_of_work():
+    """`inbound.process` jobs weigh their events: a group holds at most BATCH_EVENTS of them (its
+    transaction holds SQLite's writer), a heavier single job still runs, alone; workspaces never mix."""
+    from relaydesk.jobs.dispatcher import coalesce
+    from relaydesk.jobs.handlers.inbound import BATCH_EVENTS
+
+    ws_a, ws_b = uuid.uuid4(), uuid.uuid4()
+
+    def job(ws: uuid.UUID, events: int) -> Job:
+        return Job(
+            id=uuid.uuid4(),
+            workspace_id=ws,
+            kind="inbound.process",
+            payload={"inbound_event_ids": [str(uuid.uuid4()) for _ in range(events)]},
+        )
+
+    jobs = [job(ws_a, 10), job(ws_a, 10), job(ws_b, 5), job(ws_a, 10), job(ws_a, BATCH_EVENTS + 5)]
+    jobs += [job(ws_a, 3), Job(id=uuid.uuid4(), workspace_id=ws_a, kind="webhook.deliver", payload={})]
+    groups = coalesce(jobs)
+    weights = [
+        (g[0].kind, g[0].workspace_id, sum(len(j.payload.get("inbound_event_ids", [])) for j in g))
+        for g in groups
+    ]
+    assert ("webhook.deliver", ws_a, 0) in weights
+    inbound_a = [w for k, ws, w in weights if k == "inbound.process" and ws == ws_a]
+    assert inbound_a == [30, BATCH_EVENTS + 5, 3]
+    assert [w for k, ws, w in weights if ws == ws_b] == [5]
+    assert sorted(j.id for g in groups for j in g) == sorted(j.id for j in jobs)

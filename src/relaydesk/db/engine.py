@@ -2,7 +2,8 @@
 
 SQLite allows one writer at a time. Writers use `BEGIN IMMEDIATE` so a transaction that reads first and
 writes later cannot fail with SQLITE_BUSY half-way; in one process they also share a single pooled
-connection, so they queue in asyncio instead of spinning on the busy timeout. That connection runs on the
+connection, so they queue in asyncio instead of spinning on the busy timeout, in two lanes (`WriterGate`): a
+provider waiting for its acknowledgement goes before background jobs. That connection runs on the
 event loop's thread (`sqlite_inloop.py` says why); readers use their own deferred aiosqlite connections
 and never wait for writers (WAL).
 
@@ -14,6 +15,7 @@ transaction; this is only the fast path).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +28,48 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from relaydesk.db import sqlite_inloop
 
 log = logging.getLogger(__name__)
+
+
+class WriterGate:
+    """SQLite's one write transaction at a time, handed out urgent lane first.
+
+    The pool alone would queue writers first come, first served, so an inbound acknowledgement could wait
+    behind several job transactions queued before it; with the gate it waits for the one in flight at
+    most. Background work cannot starve: urgent writes are the intake's group commits, which take
+    everything queued at once and are short."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._lanes: tuple[collections.deque[asyncio.Future[None]], ...] = (
+            collections.deque(),
+            collections.deque(),
+        )
+
+    async def acquire(self, *, urgent: bool) -> None:
+        if not self._held and not any(self._lanes):
+            self._held = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lane = self._lanes[0 if urgent else 1]
+        lane.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed over just as we were cancelled: pass it on
+            else:
+                lane.remove(future)
+            raise
+
+    def release(self) -> None:
+        for lane in self._lanes:
+            while lane:
+                future = lane.popleft()
+                if not future.done():
+                    future.set_result(None)  # stays held, by the next writer
+                    return
+        self._held = False
+
 
 # Seconds between WAL checkpoints while writes happen (SQLite).
 CHECKPOINT_EVERY = 1.0
@@ -93,6 +137,7 @@ class Database:
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._checkpointed_at = time.monotonic()
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._gate = WriterGate() if self.is_sqlite else None
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._inline_reader = async_sessionmaker(self.inline_read_engine, expire_on_commit=False)
 
@@ -104,15 +149,34 @@ class Database:
         self._after_commit.append(hook)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits when the block ends and then runs the after-commit hooks."""
-        async with self._writer() as session:
-            async with session.begin():
-                yield session
-            for hook in self._after_commit:
-                await hook(session)
-        if self.is_sqlite:
-            self._maybe_checkpoint()
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends and then runs the after-commit hooks.
+
+        `urgent`: on SQLite, go before queued non-urgent writers (for acknowledgements a sender waits on)."""
+        if self._gate is None:
+            async with self._writer() as session:
+                async with session.begin():
+                    yield session
+                for hook in self._after_commit:
+                    await hook(session)
+            return
+        gate = self._gate
+        await gate.acquire(urgent=urgent)
+        held = True
+        try:
+            async with self._writer() as session:
+                try:
+                    async with session.begin():
+                        yield session
+                finally:  # committed or rolled back: the connection is back in the pool
+                    held = False
+                    gate.release()
+                for hook in self._after_commit:
+                    await hook(session)
+        finally:
+            if held:
+                gate.release()
+        self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:
         """At most once a second, copy the WAL back into the database file on a reader's thread (the

@@ -33,7 +33,7 @@ from relaydesk.db.base import utcnow
 from relaydesk.db.engine import Database
 from relaydesk.db.ids import uuid7
 from relaydesk.db.statements import insert_ignoring_conflicts
-from relaydesk.jobs.handlers.inbound import PREPARED, Prepared
+from relaydesk.jobs.handlers.inbound import BATCH_EVENTS, PREPARED, Prepared
 from relaydesk.jobs.outbox import WAKE_KEY
 from relaydesk.models.inbound import InboundEvent
 from relaydesk.models.inboxes import Inbox
@@ -120,7 +120,7 @@ class Intake:
     """`max_batch` bounds one transaction: on SQLite the writer runs on the event loop, so a batch's
     insert (and the processing batch it becomes) must stay short for other requests' sake."""
 
-    def __init__(self, db: Database, *, max_batch: int = 64) -> None:
+    def __init__(self, db: Database, *, max_batch: int = BATCH_EVENTS) -> None:
         self.db = db
         self.max_batch = max_batch
         self._queue: list[tuple[Arrival, asyncio.Future[Outcome]]] = []
@@ -204,7 +204,7 @@ class Intake:
         ]
         dispatcher = self.dispatcher
         by_id = {str(row["id"]): (row, arrival) for row, arrival in zip(rows, arrivals, strict=True)}
-        async with self.db.write() as session:
+        async with self.db.write(urgent=True) as session:
             conn = await session.connection()
             inserted = set((await conn.execute(self._insert_events(), rows)).scalars())
             by_workspace: dict[uuid.UUID, list[str]] = defaultdict(list)

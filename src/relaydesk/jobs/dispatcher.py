@@ -33,6 +33,7 @@ from relaydesk.jobs.registry import (
     PermanentError,
     RetryLater,
     coalesces,
+    coalescing,
     get_handler,
     periodic_jobs,
 )
@@ -82,15 +83,25 @@ _CLAIM = (
 
 def coalesce(jobs: list[Job]) -> list[list[Job]]:
     """Group claimed jobs for execution: jobs of a coalescing kind (`@handler(..., coalesce=True)`) and the
-    same workspace run together; every other job runs alone."""
-    groups: dict[tuple[str, uuid.UUID | None], list[Job]] = {}
+    same workspace run together, up to the kind's `coalesce_limit` of work per group (a single job over
+    the limit still runs, alone); every other job runs alone."""
+    groups: dict[tuple[str, uuid.UUID | None], list[list[Job]]] = {}
+    loads: dict[tuple[str, uuid.UUID | None], int] = {}
     alone: list[list[Job]] = []
     for job in jobs:
-        if coalesces(job.kind):
-            groups.setdefault((job.kind, job.workspace_id), []).append(job)
-        else:
+        rule = coalescing(job.kind)
+        if rule is None:
             alone.append([job])
-    return alone + list(groups.values())
+            continue
+        key = (job.kind, job.workspace_id)
+        weight = rule.weight(job)
+        chain = groups.setdefault(key, [])
+        if not chain or loads[key] + weight > rule.limit:
+            chain.append([])
+            loads[key] = 0
+        chain[-1].append(job)
+        loads[key] += weight
+    return alone + [group for chain in groups.values() for group in chain]
 
 
 class Dispatcher:
@@ -149,7 +160,14 @@ class Dispatcher:
                     await asyncio.sleep(self.poll_interval)
                 # A full claim may have left more behind: claim again as soon as a slot frees up.
                 self._backlog = len(claimed) == free
+            waiting: list[Job] = []
             for group in coalesce(adopted) + coalesce(claimed):
+                key = (group[0].kind, group[0].workspace_id)
+                if coalesces(group[0].kind) and key in self._busy:
+                    # One group per kind and workspace at a time (they would race for the same rows);
+                    # the rest waits, already claimed, oldest first, and coalesces with what comes next.
+                    waiting.extend(group)
+                    continue
                 task = asyncio.create_task(self._execute_group(group), name=f"job-{group[0].kind}")
                 self._busy.add((group[0].kind, group[0].workspace_id))
                 for job in group:
@@ -158,6 +176,9 @@ class Dispatcher:
                 task.add_done_callback(
                     lambda _t, key=(group[0].kind, group[0].workspace_id): self._busy.discard(key)
                 )
+            if waiting:
+                self._adopted[:0] = waiting
+                self._backlog = False  # claim more once these have run, not while they wait
             if self._backlog and self.concurrency > len(self._running):
                 self._claim_wanted = True
                 continue
@@ -257,14 +278,16 @@ class Dispatcher:
         interval = max(0.5, self.runtime.settings.job_lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
-            if not self._running:
+            # Claimed jobs waiting for their turn (adopted, or behind a running group) hold a lease too.
+            held = [*self._running, *(job.id for job in self._adopted)]
+            if not held:
                 continue
             try:
                 until = utcnow() + dt.timedelta(seconds=self.runtime.settings.job_lease_seconds)
                 async with self.runtime.db.write() as session:
                     await session.execute(
                         sa.update(_jobs)
-                        .where(_jobs.c.id.in_(list(self._running)), _jobs.c.locked_by == self.worker_id)
+                        .where(_jobs.c.id.in_(held), _jobs.c.locked_by == self.worker_id)
                         .values(locked_until=until)
                     )
             except Exception:

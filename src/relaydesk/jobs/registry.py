@@ -63,7 +63,18 @@ class JobContext:
 Handler = Callable[[JobContext], Awaitable[None]]
 
 _handlers: dict[str, Handler] = {}
-_coalesced: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """How a coalescing kind's jobs are grouped: at most `limit` units of work per call, a job weighing
+    `weight(job)` units (an inbound batch job weighs its number of events)."""
+
+    limit: int
+    weight: Callable[[Job], int]
+
+
+_coalesced: dict[str, Coalescing] = {}
 
 
 class PermanentError(Exception):
@@ -78,17 +89,27 @@ class RetryLater(Exception):
         self.after = after
 
 
-def handler(kind: str, *, coalesce: bool = False) -> Callable[[Handler], Handler]:
+def handler(
+    kind: str,
+    *,
+    coalesce: bool = False,
+    coalesce_limit: int = 32,
+    weight: Callable[[Job], int] | None = None,
+) -> Callable[[Handler], Handler]:
     """Register the handler of a job kind. With `coalesce`, jobs of this kind and one workspace that a
     dispatcher claims together run as one call (`ctx.jobs`): for work that is cheaper in bulk, such as
-    storing inbound messages, where one job per request would mean one transaction per request."""
+    storing inbound messages, where one job per request would mean one transaction per request.
+
+    `coalesce_limit` bounds one call to that many units of work (`weight(job)`, 1 per job by default):
+    on SQLite the call's transaction holds the one writer, and on the in-loop writer the event loop,
+    so an unbounded batch would make every acknowledgement wait behind it."""
 
     def register(fn: Handler) -> Handler:
         if kind in _handlers:
             raise ValueError(f"two handlers for job kind {kind!r}")
         _handlers[kind] = fn
         if coalesce:
-            _coalesced.add(kind)
+            _coalesced[kind] = Coalescing(max(1, coalesce_limit), weight or (lambda _job: 1))
         return fn
 
     return register
@@ -113,6 +134,10 @@ def periodic_jobs() -> dict[str, float]:
 
 def coalesces(kind: str) -> bool:
     return kind in _coalesced
+
+
+def coalescing(kind: str) -> Coalescing | None:
+    return _coalesced.get(kind)
 
 
 def get_handler(kind: str) -> Handler | None:
