@@ -137,7 +137,14 @@ async def test_ai_settings_page_shows_levels_overrides_key_state_and_probe(clien
 
     page = (await client.get("/admin/ai")).text
     # Every documented key has a field at the workspace level and at each inbox.
-    for key in ("enabled", "auto_reply", "answer_min_similarity", "handoff_keywords", "openai_model"):
+    for key in (
+        "enabled",
+        "auto_reply",
+        "auto_classify",
+        "answer_min_similarity",
+        "handoff_keywords",
+        "openai_model",
+    ):
         assert f'id="ws-{key}"' in page and f'id="inbox-{ws.api_inbox_id}-{key}"' in page
     assert "Not checked yet." in page
 
@@ -173,7 +180,7 @@ async def test_ai_settings_page_shows_levels_overrides_key_state_and_probe(clien
     assert f'<option value="{team_id}" selected>Tier 2</option>' in page
     assert ">lawyer</textarea>" in page
     # The inbox: its own values set, the rest inheriting (placeholder = the workspace's value).
-    assert "AI on · local · replies off · 2 overrides" in page
+    assert "AI on · local · replies off · classification on · 2 overrides" in page
     assert (
         f'id="inbox-{ws.api_inbox_id}-context_messages" name="context_messages" data-type="int" value="3"'
         in page

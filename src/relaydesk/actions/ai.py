@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import conversations as conv_actions
 from relaydesk.actions.messages import post_message
-from relaydesk.ai.agent.autoreply import Plan
-from relaydesk.ai.agent.settings import Effective, check_provider_ready, merge, validate
+from relaydesk.ai.agent.autoreply import Plan, classification
+from relaydesk.ai.agent.settings import Effective, check_provider_ready, merge, runs_on_messages, validate
+from relaydesk.ai.agent.understanding import Intent
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import Conflict, InvalidInput
@@ -28,8 +29,17 @@ from relaydesk.models.workspaces import Team
 from relaydesk.privacy import audit, storage
 from relaydesk.realtime.events import emit
 
-#: Mirrored into `Inbox.settings` so receiving a message decides "run the AI?" with no extra query.
+#: Mirrored into `Inbox.settings` so receiving a message decides "run the AI?" with no extra query: on
+#: when the AI is enabled there and either replies or classifies (`settings.runs_on_messages`).
 INBOX_FLAG = "ai_enabled"
+
+#: The decision action of triage: a customer message classified without an automated reply.
+CLASSIFY = "classify"
+
+#: Conversation switch-offs that also stop triage. A handoff (by the agent, at the customer's request, or
+#: after a contested answer) leaves triage on: the label and priority help the people who now answer.
+#: A person switching the AI off, a customer's objection and a contested classification stop it.
+TRIAGE_STOPS = ("agent", "objection", "classification_contested")
 
 
 # --- settings -------------------------------------------------------------------------------------------
@@ -144,7 +154,7 @@ async def sync_inbox_flags(session: AsyncSession, workspace_id: uuid.UUID) -> No
     )
     for inbox in inboxes:
         eff = merge(ws_config, per_inbox.get(inbox.id))
-        on = bool(eff["enabled"] and eff["auto_reply"])
+        on = runs_on_messages(eff)
         if bool((inbox.settings or {}).get(INBOX_FLAG)) != on:
             inbox.settings = {**(inbox.settings or {}), INBOX_FLAG: on}
 
@@ -238,6 +248,11 @@ async def set_contact_ai(
     pref.ai_off, pref.reason = True, reason
     await session.flush()
     return pref
+
+
+def triage_allowed(state: AiConversationState | None) -> bool:
+    """Whether triage may classify in a conversation in this AI state (see TRIAGE_STOPS)."""
+    return state is None or not state.ai_off or state.off_reason not in TRIAGE_STOPS
 
 
 async def contact_ai_off(session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bool:
@@ -398,12 +413,44 @@ async def apply_plan(
     return decision
 
 
+async def _earlier_classifications(session: AsyncSession, conv: Conversation) -> tuple[set[str], str | None]:
+    """What automated classification already did in this conversation: the labels it added and the last
+    priority it set, from the decision log (the agent's `inputs.classification` and triage's inputs)."""
+    rows = (
+        await session.execute(
+            sa.select(AiDecision.action, AiDecision.inputs)
+            .where(AiDecision.workspace_id == conv.workspace_id, AiDecision.conversation_id == conv.id)
+            .order_by(AiDecision.created_at.desc(), AiDecision.id.desc())
+            .limit(500)
+        )
+    ).all()
+    labels: set[str] = set()
+    priority: str | None = None
+    for action, inputs in reversed(rows):
+        done = inputs if action == CLASSIFY else (inputs or {}).get("classification")
+        if not isinstance(done, dict):
+            continue
+        applied = done.get("applied") or []
+        if "label" in applied and done.get("label_id"):
+            labels.add(done["label_id"])
+        if "priority" in applied and done.get("priority"):
+            priority = done["priority"]
+    return labels, priority
+
+
 async def _classify(session: AsyncSession, conv: Conversation, classification: dict[str, Any]) -> list[str]:
-    """Apply an intent's classification: add its label, raise the priority (never lower it — a person
-    or another rule may have set it higher). Returns what changed, for the decision log."""
+    """Apply an intent's classification through the normal conversation actions, without fighting a
+    person: a label is only ever added, and not again once automation added it here before (if it is
+    gone, someone removed it); the priority is only raised, and only while it is unset or still the one
+    automation set last (a priority a person chose stays). Returns what changed, for the decision log."""
     applied: list[str] = []
     label_id = classification.get("label_id")
-    if label_id:
+    priority = classification.get("priority")
+    raise_priority = priority in PRIORITIES and PRIORITIES.index(priority) > PRIORITIES.index(conv.priority)
+    if not (label_id or raise_priority):
+        return applied
+    added_before, last_priority = await _earlier_classifications(session, conv)
+    if label_id and label_id not in added_before:
         label = (
             await session.execute(
                 sa.select(Label.id).where(
@@ -424,11 +471,80 @@ async def _classify(session: AsyncSession, conv: Conversation, classification: d
         if label is not None and label not in current:
             await conv_actions.set_labels(session, conv.workspace_id, conv.id, [*current, label])
             applied.append("label")
-    priority = classification.get("priority")
-    if priority in PRIORITIES and PRIORITIES.index(priority) > PRIORITIES.index(conv.priority):
+    if raise_priority and conv.priority in ("none", last_priority):
         await conv_actions.set_priority(session, conv.workspace_id, conv.id, priority)
         applied.append("priority")
     return applied
+
+
+async def apply_triage(
+    session: AsyncSession,
+    conv: Conversation,
+    message_id: uuid.UUID,
+    intent: Intent | None,
+    settings: Effective,
+) -> AiDecision | None:
+    """Triage one customer message without replying: apply the label and priority mapped to its intent
+    (the same rule and the same code as the agent's turn) and log a `classify` decision when something
+    changed. Once per message: a retried job finds the decision; switch-offs are re-checked here because
+    a person may have switched the AI off while the intent was being detected."""
+    existing = (
+        await session.execute(
+            sa.select(AiDecision).where(
+                AiDecision.workspace_id == conv.workspace_id, AiDecision.message_id == message_id
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    wanted = classification(intent, settings)
+    if wanted is None or intent is None:
+        return None
+    state = (
+        await session.execute(
+            sa.select(AiConversationState).where(
+                AiConversationState.workspace_id == conv.workspace_id,
+                AiConversationState.conversation_id == conv.id,
+            )
+        )
+    ).scalar_one_or_none()
+    if not triage_allowed(state) or await contact_ai_off(session, conv.workspace_id, conv.contact_id):
+        return None
+    applied = await _classify(session, conv, wanted)
+    if not applied:
+        return None  # nothing changed: nothing was decided about this conversation
+    decision = AiDecision(
+        workspace_id=conv.workspace_id,
+        conversation_id=conv.id,
+        message_id=message_id,
+        action=CLASSIFY,
+        reason_category=None,
+        provider="local",
+        inputs={
+            "message_id": str(message_id),
+            "intent": intent.name,
+            "confidence": round(intent.confidence, 4),
+            "model_version": intent.model_version,
+            "label_id": wanted["label_id"],
+            "priority": wanted["priority"],
+            "applied": applied,
+        },
+        sources=[],
+    )
+    session.add(decision)
+    await session.flush()
+    await emit(
+        session,
+        conv.workspace_id,
+        "ai.decision",
+        {
+            "decision_id": str(decision.id),
+            "conversation_id": str(conv.id),
+            "action": CLASSIFY,
+            "reason_category": None,
+        },
+    )
+    return decision
 
 
 def handoff_note(plan: Plan, summary: list[str]) -> str:
@@ -438,7 +554,8 @@ def handoff_note(plan: Plan, summary: list[str]) -> str:
         lines.extend(f"- {s}" for s in summary)
     signals = []
     if "intent" in plan.inputs:
-        signals.append(f"intent {plan.inputs['intent']} ({plan.inputs.get('intent_confidence')})")
+        confidence = plan.inputs.get("intent_confidence", plan.inputs.get("confidence"))
+        signals.append(f"intent {plan.inputs['intent']} ({confidence})")
     if "sentiment" in plan.inputs:
         signals.append(f"sentiment {plan.inputs['sentiment']}")
     if plan.inputs.get("top_similarity") is not None:
@@ -467,8 +584,13 @@ async def contest_decision(
     conv = await get_scoped(session, Conversation, workspace_id, decision.conversation_id)
     state = await conversation_state(session, workspace_id, conv.id)
     settings, _ = await effective_settings(session, workspace_id, conv.inbox_id)
-    if state.handed_off_at is None:
+    if decision.action == CLASSIFY:
+        # A contested classification stops triage here; the label and priority stay for the person to
+        # review (removing them is one click, and automation does not add that label here again).
+        state.ai_off, state.off_reason = True, "classification_contested"
+    elif state.handed_off_at is None:
         state.off_reason = "contested"
+    if state.handed_off_at is None:
         plan = Plan("handoff", None, "contested", f"decision {decision.id} contested", inputs=decision.inputs)
         await _handoff(session, conv, state, settings, "contested", handoff_note(plan, []))
     await emit(

@@ -46,6 +46,12 @@ SETTING_GROUPS: list[tuple[str, list[tuple[str, str, str, str]]]] = [
                 "Off: nothing is sent to customers; suggestions stay.",
             ),
             (
+                "auto_classify",
+                "Classify messages",
+                "bool",
+                "Each customer message gets its intent's label and priority, also where people answer.",
+            ),
+            (
                 "provider",
                 "Provider",
                 "choice",

@@ -122,13 +122,15 @@ def _confident(intent: Intent | None, min_confidence: float) -> bool:
     return intent is not None and intent.confidence >= min_confidence and not intent.out_of_scope
 
 
-def classification(situation: Situation) -> dict[str, Any] | None:
+def classification(intent: Intent | None, settings: Effective) -> dict[str, Any] | None:
     """The label and priority the workspace mapped to the detected intent, when it is detected with
-    confidence (the same bar as every other intent-driven step)."""
-    intent = situation.intent
+    confidence (the same bar as every other intent-driven step) and `auto_classify` is on. The one rule
+    for both the agent's turn and triage (actions.ai.apply_triage)."""
+    if not settings["auto_classify"]:
+        return None
     if intent is None or not (intent.label_id or intent.priority):
         return None
-    if not _confident(intent, situation.settings["intent_min_confidence"]):
+    if not _confident(intent, settings["intent_min_confidence"]):
         return None
     return {"intent": intent.name, "label_id": intent.label_id, "priority": intent.priority}
 
@@ -143,7 +145,7 @@ async def decide(
 ) -> Plan:
     """The plan for this message (see the module docstring), with the intent's classification attached."""
     plan = await _decide(situation, retrieve, provider, embed, sentiment, fallback)
-    plan.classification = classification(situation)
+    plan.classification = classification(situation.intent, situation.settings)
     if plan.classification is not None:
         plan.inputs["classification"] = dict(plan.classification)
     return plan

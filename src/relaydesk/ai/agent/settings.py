@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "enabled": False,
     "provider": "local",
     "auto_reply": True,
+    # Triage: detect each customer message's intent and apply the label and priority the workspace mapped
+    # to it, also where people answer (auto_reply off) and after a handoff (docs/ai.md "Triage").
+    "auto_classify": True,
     # Cosine similarity of the best passage: at or above `answer_min_similarity` the agent answers; between
     # the two it asks one clarifying question; below both it hands off after one clarification.
     "answer_min_similarity": 0.5,
@@ -40,6 +43,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "enabled": (bool,),
     "provider": (str,),
     "auto_reply": (bool,),
+    "auto_classify": (bool,),
     "answer_min_similarity": (int, float),
     "clarify_min_similarity": (int, float),
     "intent_min_confidence": (int, float),
@@ -121,6 +125,12 @@ def merge(workspace: dict[str, Any] | None, inbox: dict[str, Any] | None) -> Eff
     if values["clarify_min_similarity"] > values["answer_min_similarity"]:
         values["clarify_min_similarity"] = values["answer_min_similarity"]
     return Effective(values)
+
+
+def runs_on_messages(values: dict[str, Any] | Effective) -> bool:
+    """Whether a customer message in an inbox with these settings needs the `ai.on_message` job at all:
+    the AI is on and either replies or classifies."""
+    return bool(values["enabled"] and (values["auto_reply"] or values["auto_classify"]))
 
 
 def check_provider_ready(values: dict[str, Any], has_key: bool) -> None:

@@ -169,6 +169,7 @@ async def conversation_ai_show(
         "conversation_id": str(conv.id),
         "inbox_ai_enabled": bool(effective["enabled"]),
         "auto_reply": bool(effective["auto_reply"]),
+        "auto_classify": bool(effective["auto_classify"]),
         "ai_enabled": not (state and state.ai_off),
         "reason": state.off_reason if state else None,
         "handed_off_at": state.handed_off_at.isoformat() if state and state.handed_off_at else None,

@@ -1,9 +1,14 @@
-"""`ai.on_message`: the automated agent's turn after a customer's message; `ai.train_intents`: retrain a
-workspace's intent classifier after its intents changed.
+"""`ai.on_message`: the automated agent's turn after a customer's message, or triage only (classify,
+never reply) where the AI does not reply; `ai.train_intents`: retrain a workspace's intent classifier
+after its intents changed.
 
 Three steps so no database transaction is held while a model runs: read what the decision needs,
 decide (retrieval, models, maybe an LLM call), then write the outcome through actions.ai.apply_plan,
-which re-checks that the AI is still wanted there (an agent may have stepped in meanwhile). Training
+which re-checks that the AI is still wanted there (an agent may have stepped in meanwhile). Where the
+agent does not take a turn — `auto_reply` off, the conversation handed to people, a person replying —
+the message is triaged instead (actions.ai.apply_triage): its intent's label and priority, no reply.
+Each message gets at most one of the two, and one decision (the job is keyed `ai:{message_id}` and
+both writers look for the message's decision first). Training
 follows the same shape: take the version and the intents, fit in a worker thread, store the result.
 """
 
@@ -14,12 +19,13 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import ai as ai_actions
 from relaydesk.actions import ai_intents
 from relaydesk.ai.agent import understanding, workspace_intents
 from relaydesk.ai.agent.autoreply import Situation, Turn, decide
-from relaydesk.ai.agent.settings import Effective
+from relaydesk.ai.agent.settings import Effective, runs_on_messages
 from relaydesk.ai.agent.summary import extractive_summary
 from relaydesk.ai.knowledge.retrieval import retrieve
 from relaydesk.ai.providers.factory import build_provider
@@ -42,7 +48,8 @@ class _Loaded:
     message_id: uuid.UUID
     settings: Effective
     api_key: str | None
-    situation: Situation
+    text: str
+    situation: Situation | None  # None: triage only (classify, never reply)
 
 
 async def _load(ctx: JobContext) -> _Loaded | None:
@@ -56,7 +63,16 @@ async def _load(ctx: JobContext) -> _Loaded | None:
         if conv is None or conv.status == "resolved":
             return None
         settings, api_key = await ai_actions.effective_settings(session, ws, conv.inbox_id)
-        if not (settings["enabled"] and settings["auto_reply"]):
+        if not runs_on_messages(settings):
+            return None
+        if await ai_actions.contact_ai_off(session, ws, conv.contact_id):
+            return None  # an objecting contact gets no automated handling at all, classification included
+        done = (
+            await session.execute(
+                sa.select(AiDecision.id).where(AiDecision.workspace_id == ws, AiDecision.message_id == msg.id)
+            )
+        ).first()
+        if done is not None:
             return None
         state = (
             await session.execute(
@@ -65,17 +81,22 @@ async def _load(ctx: JobContext) -> _Loaded | None:
                 )
             )
         ).scalar_one_or_none()
-        if state is not None and (state.ai_off or state.handed_off_at is not None):
+        text = storage.read_message_content(msg) or ""
+
+        async def triage() -> _Loaded | None:
+            """The message is only classified (no agent turn): when triage is on and has work to do."""
+            if (
+                settings["auto_classify"]
+                and ai_actions.triage_allowed(state)
+                and await _maps_intents(session, ws)
+            ):
+                return _Loaded(ws, conv.id, msg.id, settings, api_key, text, None)
             return None
-        if await ai_actions.contact_ai_off(session, ws, conv.contact_id):
-            return None
-        done = (
-            await session.execute(
-                sa.select(AiDecision.id).where(AiDecision.workspace_id == ws, AiDecision.message_id == msg.id)
-            )
-        ).first()
-        if done is not None:
-            return None
+
+        if not settings["auto_reply"] or (
+            state is not None and (state.ai_off or state.handed_off_at is not None)
+        ):
+            return await triage()
         rows = (
             (
                 await session.execute(
@@ -98,9 +119,10 @@ async def _load(ctx: JobContext) -> _Loaded | None:
             and rows[-1].id != msg.id
             and any(r.message_type == "incoming" and r.created_at > msg.created_at for r in rows)
         ):
-            return None  # a newer customer message arrived: its own job answers with the whole context
+            # A newer customer message arrived: its own job answers with the whole context.
+            return await triage()
         if any(r.message_type == "outgoing" and r.sender_kind == "agent" for r in rows):
-            return None  # a person is handling this conversation
+            return await triage()  # a person is handling this conversation
         history = [
             Turn(
                 "customer" if r.message_type == "incoming" else r.sender_kind,
@@ -123,21 +145,38 @@ async def _load(ctx: JobContext) -> _Loaded | None:
         situation = Situation(
             settings=settings,
             message_id=str(msg.id),
-            text=storage.read_message_content(msg) or "",
+            text=text,
             history=history,
             clarify_count=state.clarify_count if state else 0,
             offered=bool(state and state.handoff_offered_at),
             last_ai_action=last_action,
             contact_name=name,
         )
-    return _Loaded(ws, conv.id, msg.id, settings, api_key, situation)
+    return _Loaded(ws, conv.id, msg.id, settings, api_key, text, situation)
+
+
+async def _maps_intents(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
+    """Whether any intent of the workspace maps to a label or a priority: without one, triage has nothing
+    to apply and the model need not run."""
+    rules = await ai_intents.intent_rules(session, workspace_id)
+    return any(r["enabled"] and (r["label_id"] or r["priority"]) for r in rules.values())
 
 
 @handler("ai.on_message")
 async def on_message(ctx: JobContext) -> None:
     loaded = await _load(ctx)
-    if loaded is None or not loaded.situation.text.strip():
+    if loaded is None or not loaded.text.strip():
         return
+    async with ctx.runtime.db.read() as session:
+        intent = await workspace_intents.detect(session, loaded.workspace_id, loaded.text)
+    if loaded.situation is None:
+        async with ctx.runtime.db.write() as session:
+            conv = await session.get(Conversation, loaded.conversation_id)
+            if conv is not None:
+                await ai_actions.apply_triage(session, conv, loaded.message_id, intent, loaded.settings)
+        return
+    situation = loaded.situation
+    situation.intent = intent
     embed = understanding.embed
     local = LocalProvider(embed)
     provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.runtime.http_unrestricted)
@@ -146,24 +185,18 @@ async def on_message(ctx: JobContext) -> None:
         async with ctx.runtime.db.read() as session:
             return await retrieve(session, loaded.workspace_id, query, embed)
 
-    async with ctx.runtime.db.read() as session:
-        loaded.situation.intent = await workspace_intents.detect(
-            session, loaded.workspace_id, loaded.situation.text
-        )
     # Finish well inside the job's lease, so a slow endpoint never makes a second worker start the same turn.
     budget = max(5.0, ctx.runtime.settings.job_lease_seconds * 0.6)
     try:
         plan = await asyncio.wait_for(
-            decide(loaded.situation, search, provider, embed, understanding.sentiment, fallback=local), budget
+            decide(situation, search, provider, embed, understanding.sentiment, fallback=local), budget
         )
     except TimeoutError:
-        plan = await decide(loaded.situation, search, local, embed, understanding.sentiment)
+        plan = await decide(situation, search, local, embed, understanding.sentiment)
         plan.inputs["provider_error"] = f"{provider.name} provider took longer than {budget:.0f} s"
     summary: list[str] = []
     if plan.action == "handoff":
-        customer = [t.text for t in loaded.situation.history if t.role == "customer"] + [
-            loaded.situation.text
-        ]
+        customer = [t.text for t in situation.history if t.role == "customer"] + [situation.text]
         summary = extractive_summary(customer, embed)
     async with ctx.runtime.db.write() as session:
         conv = await session.get(Conversation, loaded.conversation_id)
@@ -205,6 +238,21 @@ async def train_intents_dead(ctx: JobContext) -> None:
         await ai_intents.fail_training(
             session, workspace_id, None, f"gave up after {ctx.job.attempts} attempts: {ctx.job.last_error}"
         )
+
+
+@periodic("ai.sync_inbox_flags", every_seconds=6 * 3600)
+async def sync_inbox_flags(ctx: JobContext) -> None:
+    """Recompute every inbox's mirrored "run the AI on messages?" flag from the stored settings.
+
+    Saving settings keeps the flags right; this catches flags written under an older rule (before
+    triage, the flag was on only with `auto_reply`, so an inbox that classifies without replying needs
+    it set once after the upgrade) without a data migration. One short write per workspace with settings;
+    nothing is written where the flags are already right."""
+    async with ctx.runtime.db.read() as session:
+        workspaces = list((await session.execute(sa.select(AiSettings.workspace_id).distinct())).scalars())
+    for workspace_id in workspaces:
+        async with ctx.runtime.db.write() as session:
+            await ai_actions.sync_inbox_flags(session, workspace_id)
 
 
 @periodic("ai.probe_providers", every_seconds=6 * 3600)

@@ -19,6 +19,7 @@ const ACTIONS = {
   offer_handoff: "Offered a person",
   handoff: "Handed off to people",
   smalltalk: "Small talk",
+  classify: "Classified (label, priority)",
 };
 
 export class AiPanel {
@@ -141,7 +142,11 @@ export class AiPanel {
     } else if (!s.ai_enabled) {
       this.status(`The AI agent does not reply in this conversation${s.reason ? ` (${words(s.reason)})` : ""}.`);
     } else if (!s.auto_reply) {
-      this.status("Automated replies are off for this inbox; suggestions only.");
+      this.status(
+        s.auto_classify
+          ? "Automated replies are off for this inbox; suggestions only. Customer messages still get their intent's label and priority."
+          : "Automated replies are off for this inbox; suggestions only.",
+      );
     } else {
       this.status("");
     }
