@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relaydesk.ai import SentimentAnalyzer, is_frustrated, trend
-from relaydesk.ai.sentiment import label_for
+from relaydesk.ai.sentiment import POSITIVE_AT, label_for
 
 ANALYZER = SentimentAnalyzer()
 
@@ -55,9 +55,16 @@ def test_support_phrase_pushes_down() -> None:
 
 
 def test_label_thresholds() -> None:
-    assert label_for(0.05) == "positive"
+    assert label_for(POSITIVE_AT) == "positive"
+    assert label_for(POSITIVE_AT - 0.01) == "neutral"
     assert label_for(0.0) == "neutral"
-    assert label_for(-0.05) == "negative"
+    assert label_for(-0.0001) == "negative"
+
+
+def test_politeness_alone_is_not_positive() -> None:
+    # Support messages are polite; a bare "thanks" (VADER +0.44) says little about satisfaction.
+    assert ANALYZER.analyze("thanks").label == "neutral"
+    assert ANALYZER.analyze("Thank you so much, this was really helpful!").label == "positive"
 
 
 def test_trend_direction() -> None:
