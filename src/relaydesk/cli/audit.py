@@ -162,7 +162,6 @@ async def _compare_exported(session, workspace_id: uuid.UUID, items: list[dict[s
 @click.option("--workspace", "slug", default=None, help="Only this workspace (slug); default: every chain.")
 def audit_checkpoints(slug: str | None) -> None:
     """Print retention checkpoints and current chain heads as JSON lines, for write-once storage."""
-    from relaydesk.models.audit import AuditEvent
     from relaydesk.privacy import audit as audit_log
     from relaydesk.runtime import build_runtime
 
@@ -190,14 +189,7 @@ def audit_checkpoints(slug: str | None) -> None:
                                 "mac": cp.mac,
                             }
                         )
-                    head = (
-                        await session.execute(
-                            sa.select(AuditEvent)
-                            .where(AuditEvent.workspace_id == workspace_id)
-                            .order_by(AuditEvent.seq.desc())
-                            .limit(1)
-                        )
-                    ).scalar_one_or_none()
+                    head = await audit_log.chain_head(session, workspace_id)
                     if head is not None:
                         key_id, mac = audit_log.head_mac(workspace_id, head.seq, head.hash)
                         out.append(

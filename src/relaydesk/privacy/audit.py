@@ -72,6 +72,18 @@ def to_chained(row: AuditEvent) -> ChainedRecord:
     return ChainedRecord(record=to_record(row), prev_hash=row.prev_hash, hash=row.hash)
 
 
+async def chain_head(session: AsyncSession, workspace_id: uuid.UUID) -> AuditEvent | None:
+    """The newest row of the workspace's chain (what the next row links to, and what exports pin)."""
+    return (
+        await session.execute(
+            sa.select(AuditEvent)
+            .where(AuditEvent.workspace_id == workspace_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
 async def record(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -89,14 +101,7 @@ async def record(
 ) -> AuditEvent:
     """Append one event to the workspace's chain (in the caller's transaction) and return its row."""
     await _lock_chain(session, workspace_id)
-    last = (
-        await session.execute(
-            sa.select(AuditEvent)
-            .where(AuditEvent.workspace_id == workspace_id)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    last = await chain_head(session, workspace_id)
     checkpoint = None if last else await latest_checkpoint(session, workspace_id)
     rec = AuditRecord(
         workspace_id=workspace_id,

@@ -98,6 +98,13 @@ def _remember(obj: Any, column: str, blob: bytes | None, plain: Any) -> None:
     obj.__dict__.setdefault(_PLAIN, {})[column] = (blob, plain)
 
 
+def _contact_plaintext(column: str, value: Any) -> bytes | None:
+    """The bytes a contact column seals: its custom attributes as canonical JSON, the rest as UTF-8."""
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True).encode() if column == "custom_attributes" else value.encode()
+
+
 def _seal(obj: Any, column: str, key: bytes, contact_id: uuid.UUID, plain: bytes | None) -> bytes | None:
     if plain is None:
         return None
@@ -275,13 +282,7 @@ async def write_contact(
     _pin(contact, contact.id, key)
     index = await index_for(session, contact.workspace_id)
     for column, value in values.items():
-        raw = None
-        if value is not None:
-            raw = (
-                json.dumps(value, sort_keys=True).encode()
-                if column == "custom_attributes"
-                else value.encode()
-            )
+        raw = _contact_plaintext(column, value)
         blob = _seal(contact, column, key, contact.id, raw)
         setattr(contact, column, blob)
         _remember(contact, column, blob, value)
@@ -454,13 +455,7 @@ def sealed_new_contact(
     values = {"name": name, "email": email, "phone": phone, "custom_attributes": {}, "notes": None}
     row: dict[str, Any] = {"id": contact_id, "workspace_id": workspace_id}
     for column, value in values.items():
-        raw = None
-        if value is not None:
-            raw = (
-                json.dumps(value, sort_keys=True).encode()
-                if column == "custom_attributes"
-                else value.encode()
-            )
+        raw = _contact_plaintext(column, value)
         aad = aad_for(workspace_id, Contact.__tablename__, column, contact_id)
         row[column] = None if raw is None else crypto.seal(key, contact_key_id(contact_id), raw, aad)
     row["email_bidx"] = email_bidx
