@@ -316,6 +316,20 @@ async def _handoff(
     )
 
 
+async def decision_for_message(
+    session: AsyncSession, workspace_id: uuid.UUID, message_id: uuid.UUID
+) -> AiDecision | None:
+    """The automated decision already taken about one customer message: each message gets one, so a
+    retried job finds it and does nothing twice."""
+    return (
+        await session.execute(
+            sa.select(AiDecision).where(
+                AiDecision.workspace_id == workspace_id, AiDecision.message_id == message_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
 async def apply_plan(
     session: AsyncSession,
     conv: Conversation,
@@ -325,13 +339,7 @@ async def apply_plan(
     summary: list[str],
 ) -> AiDecision:
     """Carry out a plan for the customer message `message_id`, once (a retried job finds the decision)."""
-    existing = (
-        await session.execute(
-            sa.select(AiDecision).where(
-                AiDecision.workspace_id == conv.workspace_id, AiDecision.message_id == message_id
-            )
-        )
-    ).scalar_one_or_none()
+    existing = await decision_for_message(session, conv.workspace_id, message_id)
     if existing is not None:
         return existing
     state = await conversation_state(session, conv.workspace_id, conv.id)
@@ -488,13 +496,7 @@ async def apply_triage(
     (the same rule and the same code as the agent's turn) and log a `classify` decision when something
     changed. Once per message: a retried job finds the decision; switch-offs are re-checked here because
     a person may have switched the AI off while the intent was being detected."""
-    existing = (
-        await session.execute(
-            sa.select(AiDecision).where(
-                AiDecision.workspace_id == conv.workspace_id, AiDecision.message_id == message_id
-            )
-        )
-    ).scalar_one_or_none()
+    existing = await decision_for_message(session, conv.workspace_id, message_id)
     if existing is not None:
         return existing
     wanted = classification(intent, settings)

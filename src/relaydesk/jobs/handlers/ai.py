@@ -67,12 +67,7 @@ async def _load(ctx: JobContext) -> _Loaded | None:
             return None
         if await ai_actions.contact_ai_off(session, ws, conv.contact_id):
             return None  # an objecting contact gets no automated handling at all, classification included
-        done = (
-            await session.execute(
-                sa.select(AiDecision.id).where(AiDecision.workspace_id == ws, AiDecision.message_id == msg.id)
-            )
-        ).first()
-        if done is not None:
+        if await ai_actions.decision_for_message(session, ws, msg.id) is not None:
             return None
         state = (
             await session.execute(
