@@ -1,5 +1,5 @@
 """Admin pages: inboxes, people and invitations, teams, labels, canned responses, custom attributes,
-workspace settings, API tokens and outgoing webhooks.
+workspace settings, API tokens and outgoing webhooks (the audit log is web/admin_audit_pages.py).
 
 Each section is one GET page and one POST endpoint `/admin/{section}/{op}`; writes go through the actions,
 then the browser is redirected back (POST/redirect/GET), except when a secret is shown once (new token,
@@ -45,6 +45,8 @@ SECTIONS = [
     ("knowledge", "Knowledge base"),
     ("ai", "AI"),
     ("intents", "Intents"),
+    # web/admin_audit_pages.py (read only, filters as GET parameters).
+    ("audit", "Audit log"),
 ]
 
 
