@@ -406,18 +406,7 @@ async def apply_plan(
             plan.reason_category or "customer_request",
             handoff_note(plan, summary),
         )
-    await session.flush()
-    await emit(
-        session,
-        conv.workspace_id,
-        "ai.decision",
-        {
-            "decision_id": str(decision.id),
-            "conversation_id": str(conv.id),
-            "action": plan.action,
-            "reason_category": plan.reason_category,
-        },
-    )
+    await _announce(session, decision)
     return decision
 
 
@@ -534,19 +523,24 @@ async def apply_triage(
         sources=[],
     )
     session.add(decision)
+    await _announce(session, decision)
+    return decision
+
+
+async def _announce(session: AsyncSession, decision: AiDecision) -> None:
+    """Tell the conversation's viewers a decision was logged (ids and kind only; they fetch the rest)."""
     await session.flush()
     await emit(
         session,
-        conv.workspace_id,
+        decision.workspace_id,
         "ai.decision",
         {
             "decision_id": str(decision.id),
-            "conversation_id": str(conv.id),
-            "action": CLASSIFY,
-            "reason_category": None,
+            "conversation_id": str(decision.conversation_id),
+            "action": decision.action,
+            "reason_category": decision.reason_category,
         },
     )
-    return decision
 
 
 def handoff_note(plan: Plan, summary: list[str]) -> str:
