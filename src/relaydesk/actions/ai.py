@@ -121,7 +121,6 @@ async def save_settings(
         session,
         workspace_id,
         "ai.settings_changed",
-        actor_kind="user" if actor_id else "system",
         actor_id=actor_id,
         target_type="inbox" if inbox_id else "workspace",
         target_id=inbox_id or workspace_id,

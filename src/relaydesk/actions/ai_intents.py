@@ -294,7 +294,6 @@ async def _changed(
         session,
         workspace_id,
         action,
-        actor_kind="user" if actor_id else "system",
         actor_id=actor_id,
         target_type="ai_intent",
         target_id=row.id,

@@ -104,7 +104,6 @@ async def rotate_secret(
         session,
         workspace_id,
         "inbox.credentials_changed",
-        actor_kind="user" if actor_id else "system",
         actor_id=actor_id,
         target_type="inbox",
         target_id=inbox.id,

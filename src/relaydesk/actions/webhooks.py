@@ -104,7 +104,6 @@ async def _audit(
         session,
         workspace_id,
         action,
-        actor_kind="user" if actor_id else "system",
         actor_id=actor_id,
         target_type="webhook_endpoint",
         target_id=endpoint_id,

@@ -99,7 +99,6 @@ async def _audit_member(
         session,
         membership.workspace_id,
         action,
-        actor_kind="user" if actor_id else "system",
         actor_id=actor_id,
         target_type="user",
         target_id=membership.user_id,

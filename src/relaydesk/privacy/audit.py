@@ -89,7 +89,7 @@ async def record(
     workspace_id: uuid.UUID,
     action: str,
     *,
-    actor_kind: ActorKind | str = ActorKind.SYSTEM,
+    actor_kind: ActorKind | str | None = None,
     actor_id: uuid.UUID | str | None = None,
     target_type: str | None = None,
     target_id: uuid.UUID | str | None = None,
@@ -99,7 +99,13 @@ async def record(
     metadata: Mapping[str, MetadataValue | list[MetadataValue]] | None = None,
     occurred_at: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the workspace's chain (in the caller's transaction) and return its row."""
+    """Append one event to the workspace's chain (in the caller's transaction) and return its row.
+
+    Without ``actor_kind`` the actor is a user when ``actor_id`` is given and the system otherwise: that
+    is what every action called from both a request and a job means, so callers do not spell it out.
+    """
+    if actor_kind is None:
+        actor_kind = ActorKind.USER if actor_id is not None else ActorKind.SYSTEM
     await _lock_chain(session, workspace_id)
     last = await chain_head(session, workspace_id)
     checkpoint = None if last else await latest_checkpoint(session, workspace_id)
