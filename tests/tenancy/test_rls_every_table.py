@@ -19,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 import relaydesk.models  # noqa: F401
 from relaydesk.db.base import Base, utcnow
 from relaydesk.db.tenancy import tenant, tenant_tables
+from relaydesk.jobs.outbox import enqueue
+from relaydesk.jobs.registry import JobContext, handler
 from relaydesk.models import Job
 from tests.privacy.seeding import seed
 from tests.realtime.support import LiveServer, connect
@@ -244,3 +246,34 @@ async def test_the_realtime_socket_runs_under_its_workspace(postgresql_only, run
         assert str(a.id) in captured.scoped_to()
     finally:
         await live.stop()
+
+
+# A handler that forgets its workspace filter on purpose, registered once for this module.
+_SEEN_BY_JOB: dict[str, set[str]] = {}
+_UNFILTERED_KIND = "tests.unfiltered_read"
+
+
+@handler(_UNFILTERED_KIND)
+async def _unfiltered_read(ctx: JobContext) -> None:
+    from relaydesk.models import Conversation
+
+    async with ctx.runtime.db.read() as session:
+        seen = (await session.execute(sa.select(Conversation.workspace_id).distinct())).scalars()
+        _SEEN_BY_JOB[ctx.payload["tag"]] = {str(ws) for ws in seen}
+
+
+async def test_job_handlers_run_under_their_jobs_workspace(
+    postgresql_only, client, runtime, make_workspace, run_jobs
+):
+    a, b = await make_workspace("Alpha"), await make_workspace("Beta")
+    await seed(client, a, run_jobs)
+    await seed(client, b, run_jobs)
+    async with runtime.db.write() as session:
+        await enqueue(session, _UNFILTERED_KIND, {"tag": "alpha"}, workspace_id=a.id)
+        await enqueue(session, _UNFILTERED_KIND, {"tag": "platform"}, workspace_id=None)
+    _SEEN_BY_JOB.clear()
+    await run_jobs()
+    # The workspace's job sees its own rows only, although its query has no workspace filter.
+    assert _SEEN_BY_JOB["alpha"] == {str(a.id)}
+    # A job of no workspace (periodic housekeeping) is system work and spans workspaces by design.
+    assert {str(a.id), str(b.id)} <= _SEEN_BY_JOB["platform"]

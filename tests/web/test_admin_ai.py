@@ -82,6 +82,11 @@ async def test_knowledge_list_search_edit_and_another_workspaces_article(client,
     assert f"DELETE /api/v1/knowledge/articles/{faq['id']}" in text
     assert 'value="https://help.example.com/delivery"' in text and 'value="shipping"' in text
     assert (await client.get(f"/admin/knowledge/{guide['id']}")).status_code == 200
+    # A title is data, also inside the Delete form's confirmation attribute.
+    hostile = await _article(client, ws, title='Refunds"><script>alert(1)</script>')
+    raw = (await client.get(f"/admin/knowledge/{hostile['id']}")).text
+    assert "<script>alert(1)" not in raw
+    assert 'data-confirm="Delete “Refunds&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;”?' in raw
     # Another workspace's article id: 404, and nothing of it on the page.
     resp = await client.get(f"/admin/knowledge/{foreign['id']}")
     assert resp.status_code == 404 and "Canary" not in resp.text

@@ -7,6 +7,12 @@ the receiver has not already seen. Live dispatchers renew the leases of the jobs
 
 On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so many workers never take the same row; on
 SQLite the writer lock serialises claims.
+
+Claiming and recording outcomes span workspaces, so the dispatcher itself is system work. A handler of
+a job that belongs to a workspace runs under that workspace's row-level security scope (db/tenancy.py),
+like an API request: a query in a handler that forgot its `workspace_id` filter still sees only the
+job's workspace. Jobs without a workspace (the periodic housekeeping, which spans workspaces by design)
+run as system work.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from relaydesk.db.base import utcnow
+from relaydesk.db.tenancy import tenant
 from relaydesk.jobs.outbox import enqueue
 from relaydesk.jobs.registry import (
     JobContext,
@@ -319,7 +326,8 @@ class Dispatcher:
             return
         ctx = JobContext(self.runtime, runnable[0], batch=runnable if len(runnable) > 1 else [])
         try:
-            await handler(ctx)
+            with _scope_of(ctx.job):
+                await handler(ctx)
         except LeaseLost as exc:
             log.warning("job %s (%s): %s; its work was rolled back", ctx.job.id, ctx.job.kind, exc)
         except Exception as exc:
@@ -372,7 +380,8 @@ class Dispatcher:
             dead_handler = get_handler(f"{job.kind}:dead")
             if dead_handler is not None:
                 try:
-                    await dead_handler(JobContext(self.runtime, job))
+                    with _scope_of(job):
+                        await dead_handler(JobContext(self.runtime, job))
                 except Exception:
                     log.exception("dead-letter hook of job %s failed", job.id)
             return
@@ -384,3 +393,9 @@ class Dispatcher:
         )
         log.info("job %s (%s) failed, retry in %.1fs: %s", job.id, job.kind, delay, error)
         await self._finish(job, state="pending", error=error, run_at=utcnow() + dt.timedelta(seconds=delay))
+
+
+def _scope_of(job: Job) -> contextlib.AbstractContextManager[None]:
+    """The row-level security scope a handler of `job` runs under: its workspace's, or none (system work)
+    for a job that belongs to no workspace. Jobs run together share one workspace (`coalesce`)."""
+    return tenant(job.workspace_id) if job.workspace_id is not None else contextlib.nullcontext()
