@@ -4,6 +4,7 @@ workspace's model in the agent and assist, handoff and classification by intent,
 from __future__ import annotations
 
 import asyncio
+import html
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from relaydesk.db.base import utcnow
 from relaydesk.models import ConversationLabel, Job
 from relaydesk.models.ai import AiIntent, AiIntentModel
 from tests.ai_platform.conftest import decisions, thread
+from tests.web.helpers import login
 
 API = "/api/v1/ai/intents"
 
@@ -221,6 +223,11 @@ async def test_edits_coalesce_into_one_training_and_a_new_version(client, runtim
     current = status["current"]
     assert current["state"] == "ready" and current["attempts"] == 1 and current["size_bytes"] > 0
     assert current["example_count"] > len(LOYALTY) and current["trained_at"]
+    # Each training also cross-validates the phrases it learned from (ai/evaluation.py).
+    check = current["evaluation"]
+    assert check["evaluated"] == current["example_count"] and 0 < check["accuracy"] <= 1
+    assert "loyalty_points" in {row["intent"] for row in check["intents"]}
+    assert all(c["example"] and c["intent"] != c["predicted_as"] for c in check["confusions"])
 
     # Settings that do not change what the model learns retrain nothing.
     resp = await client.patch(
@@ -251,6 +258,17 @@ async def test_edits_coalesce_into_one_training_and_a_new_version(client, runtim
             .all()
         )
     assert list(versions) == [2]
+
+    # The admin's Intents page shows the check of the serving version: accuracy, per-intent share.
+    check = status["current"]["evaluation"]
+    await login(client, ws.admin.email, ws.admin.password)
+    page = html.unescape((await client.get("/admin/intents")).text)
+    assert f"Estimated accuracy {check['accuracy'] * 100:.1f} %" in page.replace("<strong>", "").replace(
+        "</strong>", ""
+    )
+    assert f"each of {check['evaluated']}" in page and "Recognised" in page
+    for c in check["confusions"][:5]:
+        assert f'data-confused="{c["intent"]}:{c["predicted_as"]}"' in page
 
 
 async def test_custom_intent_is_detected_classified_and_shown_in_assist(

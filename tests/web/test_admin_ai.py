@@ -225,6 +225,7 @@ async def test_intents_pages_list_builtins_and_own_and_scope_ids(client, make_wo
     assert "warranty_claim" in page and "talk_to_human" in page and "built-in" in page
     assert "canary_intent" not in page
     assert "Version 1 is queued…" in page or "Up to date." in page
+    assert "Estimated accuracy" not in page  # nothing trained yet: no check to show
     edit = html.unescape((await client.get(f"/admin/intents/{own.json()['id']}")).text)
     assert f"PATCH /api/v1/ai/intents/{own.json()['id']}" in edit
     assert "my blender broke after a month\nis this under warranty</textarea>" in edit

@@ -457,6 +457,7 @@ def model_state(m: AiIntentModel | None) -> dict[str, Any] | None:
         "example_count": m.example_count,
         "error": m.error,
         "size_bytes": m.model_size,
+        "evaluation": m.evaluation,
         "created_at": m.created_at.isoformat(),
         "started_at": m.started_at.isoformat() if m.started_at else None,
         "trained_at": m.trained_at.isoformat() if m.trained_at else None,
@@ -496,13 +497,19 @@ async def begin_training(
 
 
 async def finish_training(
-    session: AsyncSession, workspace_id: uuid.UUID, model_id: uuid.UUID, blob: bytes
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model_id: uuid.UUID,
+    blob: bytes,
+    evaluation: dict[str, Any] | None = None,
 ) -> AiIntentModel:
-    """Store the trained model as ready and drop the versions it supersedes (older ready or failed)."""
+    """Store the trained model (and its cross-validated estimate) as ready and drop the versions it
+    supersedes (older ready or failed)."""
     await _lock(session, workspace_id)
     target = await get_scoped(session, AiIntentModel, workspace_id, model_id)
     target.state, target.error, target.trained_at = "ready", None, utcnow()
     target.model_bytes, target.model_size = blob, len(blob)
+    target.evaluation = evaluation
     await session.execute(
         sa.delete(AiIntentModel).where(
             AiIntentModel.workspace_id == workspace_id,

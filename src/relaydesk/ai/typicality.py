@@ -53,8 +53,10 @@ class Typicality:
         d = model._all_distances(vecs)
         rows = np.arange(len(vecs))
         sizes = np.bincount(labels, minlength=n_classes)[labels].astype(np.float64)
-        with np.errstate(divide="ignore"):
-            d[rows, labels] *= np.where(sizes > 1, (sizes / np.maximum(sizes - 1, 1)) ** 2, np.inf)
+        # A lone example has no centre without it: its own distance is infinite (not 0 x inf = NaN,
+        # which would make the median, and so every typicality score, NaN).
+        own = d[rows, labels] * (sizes / np.maximum(sizes - 1, 1)) ** 2
+        d[rows, labels] = np.where(sizes > 1, own, np.inf)
         model.reference = float(np.median(d.min(axis=1)))
         return model
 

@@ -140,4 +140,6 @@ class AiIntentModel(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     trained_at: Mapped[dt.datetime | None]
     model_bytes: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     model_size: Mapped[int] = mapped_column(default=0)
+    #: Cross-validated estimate on the training phrases (ai/evaluation.py), None if it could not be made.
+    evaluation: Mapped[dict[str, Any] | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -318,14 +318,23 @@ async def _labels(session: Any, workspace_id: uuid.UUID) -> list[Label]:
 
 @get("/admin/intents", include_in_schema=False)
 async def intents_list(request: Request, runtime: Runtime, done: str = "") -> Response[Any]:
-    """Built-in and own intents with what each does, the classifier's training status, a try-it box."""
+    """Built-in and own intents with what each does, the classifier's training status and its
+    cross-validated check (accuracy, each intent's recall, the most confused pairs), a try-it box."""
 
     async def load(ctx: WebContext) -> dict[str, Any]:
         async with runtime.db.read() as session:
             items = await ai_intents.list_intents(session, ctx.workspace.id)
             model = await ai_intents.model_status(session, ctx.workspace.id)
             labels = await _labels(session, ctx.workspace.id)
-        return {"intents": items, "model": model, "label_names": {str(lb.id): lb.name for lb in labels}}
+        evaluation = (model["current"] or {}).get("evaluation") or None
+        recall = {row["intent"]: row["recall"] for row in evaluation["intents"]} if evaluation else {}
+        return {
+            "intents": items,
+            "model": model,
+            "evaluation": evaluation,
+            "recall": recall,
+            "label_names": {str(lb.id): lb.name for lb in labels},
+        }
 
     return await _admin_page(
         request,

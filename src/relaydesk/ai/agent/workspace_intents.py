@@ -1,7 +1,8 @@
 """Each workspace's own intent classifier: training it, and loading the newest ready version on demand.
 
-Training (`fit_blob`) is plain CPU work and runs in a worker thread from the `ai.train_intents` job, so
-the event loop keeps answering while it fits. Serving (`detect`) looks up the newest ready version with
+Training (`train`) is plain CPU work and runs in a worker thread from the `ai.train_intents` job, so
+the event loop keeps answering while it fits; it also cross-validates the phrases (ai/evaluation.py) so
+the admin sees which intents the model confuses. Serving (`detect`) looks up the newest ready version with
 one small query; the classifier itself is loaded from its blob once per process and version and kept in a
 bounded LRU cache, so a busy worker does not unpack the model per message and a process serving many
 workspaces does not hold every model at once. A workspace with no ready version uses the built-in model.
@@ -10,6 +11,7 @@ workspaces does not hold every model at once. A workspace with no ready version 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -22,8 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.actions.ai_intents import intent_rules
 from relaydesk.ai.agent.understanding import Intent, detect_intent
 from relaydesk.ai.default_intents import as_training_pairs
+from relaydesk.ai.embeddings import default_embedder
+from relaydesk.ai.evaluation import SharedVectors, cross_validate
 from relaydesk.ai.intent import IntentClassifier
 from relaydesk.models.ai import AiIntentModel
+
+log = logging.getLogger(__name__)
 
 CACHE_SIZE = 16
 
@@ -31,10 +37,19 @@ _cache: OrderedDict[uuid.UUID, tuple[int, IntentClassifier]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def fit_blob(intents: Mapping[str, Sequence[str]]) -> bytes:
-    """Fit a classifier on `{intent: phrases}` and return its serialised form (blocking: run in a thread)."""
+def train(intents: Mapping[str, Sequence[str]]) -> tuple[bytes, dict[str, Any] | None]:
+    """Fit a classifier on `{intent: phrases}`; return its serialised form and the cross-validated
+    estimate of its accuracy (blocking: run in a thread). The estimate is best effort: if it fails, the
+    model ships without one rather than not at all."""
     texts, labels = as_training_pairs(intents)
-    return IntentClassifier().fit(texts, labels).to_bytes()
+    vectors = SharedVectors(default_embedder())  # the folds reuse the main fit's MiniLM vectors
+    blob = IntentClassifier(embedder=vectors).fit(texts, labels).to_bytes()  # type: ignore[arg-type]
+    try:
+        estimate = cross_validate(texts, labels, embedder=vectors)
+    except Exception:
+        log.warning("cross-validating the intent model failed", exc_info=True)
+        estimate = None
+    return blob, estimate.to_dict() if estimate else None
 
 
 def _cached(workspace_id: uuid.UUID, version: int) -> IntentClassifier | None:

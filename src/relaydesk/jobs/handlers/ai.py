@@ -216,13 +216,13 @@ async def train_intents(ctx: JobContext) -> None:
         return
     model, intents = taken
     try:
-        blob = await asyncio.to_thread(workspace_intents.fit_blob, intents)
+        blob, evaluation = await asyncio.to_thread(workspace_intents.train, intents)
     except Exception as exc:
         async with ctx.runtime.db.write() as session:
             await ai_intents.fail_training(session, workspace_id, model.id, f"{type(exc).__name__}: {exc}")
         raise
     async with ctx.runtime.db.write() as session:
-        await ai_intents.finish_training(session, workspace_id, model.id, blob)
+        await ai_intents.finish_training(session, workspace_id, model.id, blob, evaluation)
 
 
 @handler(f"{ai_intents.TRAIN_JOB}:dead")
