@@ -24,3 +24,25 @@ def test_understand_flags_unrelated_message(small_model: IntentClassifier) -> No
 def test_default_model_covers_builtin_intents() -> None:
     u = understand("I need to talk to a human being, now")
     assert u.intent == "talk_to_human" and not u.out_of_scope
+
+
+def test_one_message_is_encoded_once_for_all_the_steps_that_embed_it(monkeypatch) -> None:
+    from relaydesk.ai.embeddings import RECENT, MiniLMEmbedder
+
+    emb = MiniLMEmbedder()
+    calls: list[list[str]] = []
+    real = emb._encode
+    monkeypatch.setattr(emb, "_encode", lambda texts: calls.append(list(texts)) or real(texts))
+    first = emb.encode(["where is my order"])
+    again = emb.encode(["where is my order"])  # e.g. sentiment after intent
+    assert calls == [["where is my order"]] and (first == again).all()
+    again[0, 0] = 42.0  # callers get their own array, never the cached vector
+    assert emb.encode(["where is my order"])[0, 0] != 42.0
+    batch = [f"message {i}" for i in range(5)]  # training batches bypass the cache
+    emb.encode(batch)
+    emb.encode(batch)
+    assert calls[-2:] == [batch, batch]
+    for i in range(RECENT + 1):  # bounded: the oldest message falls out
+        emb.encode([f"filler {i}"])
+    emb.encode(["where is my order"])
+    assert calls[-1] == ["where is my order"]

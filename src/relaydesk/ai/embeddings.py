@@ -10,6 +10,7 @@ the SDK.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,10 @@ enforce_offline()
 MAX_TOKENS = 128
 DIM = 384
 _TOKENIZER_REL = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+#: One customer message is embedded by several steps (intent, sentiment, retrieval, loop check) within
+#: milliseconds; the last few single-message vectors are kept so it is encoded once (~5 ms each).
+RECENT = 256
+_RECENT_BATCH = 4
 
 
 class MiniLMEmbedder:
@@ -40,6 +45,8 @@ class MiniLMEmbedder:
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @staticmethod
     def model_files() -> tuple[Path, Path]:
@@ -85,6 +92,23 @@ class MiniLMEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` into an (n, 384) float32 matrix of unit vectors."""
+        small = 0 < len(texts) <= _RECENT_BATCH
+        if small:
+            with self._recent_lock:
+                hits = [self._recent.get(t) for t in texts]
+            if all(h is not None for h in hits):
+                return np.stack(hits)  # type: ignore[arg-type]
+        out = self._encode(texts)
+        if small:
+            with self._recent_lock:
+                for t, v in zip(texts, out, strict=True):
+                    self._recent[t] = v.copy()
+                    self._recent.move_to_end(t)
+                while len(self._recent) > RECENT:
+                    self._recent.popitem(last=False)
+        return out
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._session is None:
             self._load()
         assert self._session is not None and self._tokenizer is not None
