@@ -158,6 +158,13 @@ async def sync_inbox_flags(session: AsyncSession, workspace_id: uuid.UUID) -> No
             inbox.settings = {**(inbox.settings or {}), INBOX_FLAG: on}
 
 
+async def in_use(session: AsyncSession) -> bool:
+    """Whether any inbox of any workspace runs the AI on its messages (system work: spans workspaces).
+    Reads the mirrored flag, so it costs one small query over the inboxes."""
+    rows = (await session.execute(sa.select(Inbox.settings))).scalars()
+    return any(bool((settings or {}).get(INBOX_FLAG)) for settings in rows)
+
+
 async def record_probe(
     session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID | None, result: dict[str, Any]
 ) -> None:

@@ -130,6 +130,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._periodic_seen: dict[str, str] = {}
         self._adopted: list[Job] = []
         self._busy: set[tuple[str, uuid.UUID | None]] = set()
@@ -140,11 +141,29 @@ class Dispatcher:
         self._task = asyncio.create_task(self.run(), name="job-dispatcher")
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="job-leases")
         self._scheduler = asyncio.create_task(self._schedule_periodic(), name="job-scheduler")
+        self._warm = asyncio.create_task(self._warm_up_ai(), name="ai-warm-up")
+
+    async def _warm_up_ai(self) -> None:
+        """Load the AI models in the background when some inbox uses them, so the first customer
+        message after a (re)start does not wait ~1-2 s for them; a deployment without AI loads nothing
+        (the models take ~375 MB). Best effort: a failure here only means the first message loads them."""
+        try:
+            from relaydesk.actions import ai as ai_actions
+
+            async with self.runtime.db.read() as session:
+                wanted = await ai_actions.in_use(session)
+            if wanted:
+                from relaydesk.ai import warm_up
+
+                await asyncio.to_thread(warm_up)
+                log.info("AI models loaded")
+        except Exception:
+            log.warning("warming up the AI models failed; the first message will load them", exc_info=True)
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in (self._task, self._heartbeat, self._scheduler):
+        for task in (self._task, self._heartbeat, self._scheduler, self._warm):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
