@@ -3,8 +3,8 @@ and skips what cannot be held out."""
 
 from __future__ import annotations
 
-from relaydesk.ai import DEFAULT_INTENTS
-from relaydesk.ai.evaluation import cross_validate, evaluate_intents
+from relaydesk.ai import DEFAULT_INTENTS, as_training_pairs
+from relaydesk.ai.evaluation import cross_validate
 
 SLICE = ("order_status", "cancel_order", "refund", "talk_to_human", "greeting", "change_address")
 
@@ -27,9 +27,14 @@ _SAME_REQUEST = [
 TWINS = {"delivery_late": _SAME_REQUEST[0::2], "where_is_order": _SAME_REQUEST[1::2]}
 
 
+def _check(intents, **kwargs):  # type: ignore[no-untyped-def]
+    """What a workspace training does with its `{intent: phrases}` (agent/workspace_intents.train)."""
+    return cross_validate(*as_training_pairs(intents), **kwargs)
+
+
 def test_every_phrase_is_predicted_once_by_a_model_that_never_saw_it():
     intents = {k: DEFAULT_INTENTS[k] for k in SLICE}
-    ev = evaluate_intents(intents)
+    ev = _check(intents)
     assert ev is not None
     assert ev.evaluated == sum(len(v) for v in intents.values()) and ev.folds == 5
     assert 0.5 <= ev.accuracy <= 1.0  # distinct built-in intents: mostly right, not trivially perfect data
@@ -38,12 +43,12 @@ def test_every_phrase_is_predicted_once_by_a_model_that_never_saw_it():
     recalls = [s.recall for s in ev.intents]
     assert recalls == sorted(recalls)  # weakest first, for the admin to fix
     # Deterministic for a seed: the page shows the same figures after a reload.
-    assert evaluate_intents(intents) == ev
+    assert _check(intents) == ev
 
 
 def test_intents_written_alike_are_reported_as_confused_with_an_example():
     intents = {**TWINS, "greeting": DEFAULT_INTENTS["greeting"], "refund": DEFAULT_INTENTS["refund"]}
-    ev = evaluate_intents(intents)
+    ev = _check(intents)
     assert ev is not None
     confused = {(c.intent, c.predicted_as) for c in ev.confusions}
     assert confused & {("delivery_late", "where_is_order"), ("where_is_order", "delivery_late")}
@@ -56,7 +61,7 @@ def test_intents_written_alike_are_reported_as_confused_with_an_example():
 
 def test_too_little_to_hold_out_is_said_not_guessed():
     # One phrase: trained on, never held out, and named as not checked.
-    ev = evaluate_intents(
+    ev = _check(
         {"greeting": DEFAULT_INTENTS["greeting"], "refund": DEFAULT_INTENTS["refund"], "rare": ["x y z"]}
     )
     assert ev is not None and ev.not_evaluated == ["rare"]
@@ -74,6 +79,6 @@ def test_too_little_to_hold_out_is_said_not_guessed():
 
 def test_a_large_workspace_stops_after_enough_phrases():
     intents = {k: DEFAULT_INTENTS[k] for k in SLICE}
-    ev = evaluate_intents(intents, max_evaluated=20)
+    ev = _check(intents, max_evaluated=20)
     total = sum(len(v) for v in intents.values())
     assert ev is not None and ev.folds < 5 and 20 <= ev.evaluated < total

@@ -15,7 +15,7 @@ pays one or two extra fits, not five.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -171,11 +171,3 @@ def _summarise(
         intents=scores,
         confusions=confusions,
     )
-
-
-def evaluate_intents(intents: Mapping[str, Sequence[str]], **kwargs: Any) -> Evaluation | None:
-    """`cross_validate` on a `{intent: phrases}` mapping (what a workspace's training reads)."""
-    from relaydesk.ai.default_intents import as_training_pairs
-
-    texts, labels = as_training_pairs(intents)
-    return cross_validate(texts, labels, **kwargs)
