@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from relaydesk.outbound.ssrf import parse_purposes
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -49,6 +51,9 @@ class Settings:
     signature_tolerance_seconds: int = 300
     # Outbound HTTP timeout in seconds (webhooks, providers).
     http_timeout_seconds: float = 10.0
+    # Purposes whose outbound requests may reach private addresses (loopback, LAN), comma-separated from
+    # webhooks, channels, ai. Empty: public addresses only. Link-local/metadata addresses never.
+    allow_private_targets: str = ""
     # Session lifetimes in seconds: idle timeout and absolute maximum.
     session_idle_seconds: int = 8 * 3600
     session_absolute_seconds: int = 7 * 24 * 3600
@@ -57,6 +62,16 @@ class Settings:
     # Log level for the server and workers.
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.private_target_purposes  # noqa: B018 - refuse an unknown purpose at start, not at first request
+
+    @property
+    def private_target_purposes(self) -> frozenset[str]:
+        try:
+            return parse_purposes(self.allow_private_targets)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}ALLOW_PRIVATE_TARGETS: {exc}") from None
 
     @property
     def is_sqlite(self) -> bool:

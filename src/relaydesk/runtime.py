@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.config import Settings
@@ -18,7 +17,7 @@ from relaydesk.inbound.intake import Intake
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.jobs.outbox import took_jobs
 from relaydesk.jobs.registry import load_handlers
-from relaydesk.outbound.ssrf import make_clients
+from relaydesk.outbound.ssrf import OutboundHttp
 from relaydesk.privacy import storage
 from relaydesk.realtime.bus import Bus, make_bus
 from relaydesk.realtime.events import taken_events
@@ -32,10 +31,8 @@ class Runtime:
     settings: Settings
     db: Database
     bus: Bus
-    # `http` refuses private and loopback destinations (SSRF guard); `http_unrestricted` serves only
-    # workspaces that explicitly allow private webhook targets.
-    http: httpx.AsyncClient
-    http_unrestricted: httpx.AsyncClient
+    # Outbound HTTP, one SSRF-guarded client per purpose: `http.client("webhooks" | "channels" | "ai")`.
+    http: OutboundHttp
     dispatcher: Dispatcher | None = None
     intake: Intake = field(init=False)
 
@@ -65,20 +62,19 @@ class Runtime:
             await self.dispatcher.stop()
         await self.bus.stop()
         await self.http.aclose()
-        await self.http_unrestricted.aclose()
         await self.db.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:
     load_handlers()
     storage.configure(load_master_keys(settings))
-    guarded, unrestricted = make_clients(settings.http_timeout_seconds)
     runtime = Runtime(
         settings=settings,
         db=Database(settings.database_url),
         bus=make_bus(settings.redis_url),
-        http=guarded,
-        http_unrestricted=unrestricted,
+        http=OutboundHttp(
+            timeout=settings.http_timeout_seconds, allow_private=settings.private_target_purposes
+        ),
     )
     runtime.db.on_commit(runtime._after_commit)
     return runtime

@@ -10,6 +10,7 @@ from relaydesk.ai.agent.understanding import embed
 from relaydesk.ai.providers import ChatMessage, Passage, ProviderError, ToolSpec
 from relaydesk.ai.providers.local import LocalProvider
 from relaydesk.ai.providers.openai_compat import OpenAICompatibleProvider, OpenAIConfig
+from relaydesk.outbound.ssrf import guarded_client
 from tests.ai_platform.fake_openai import text_reply
 
 ORDER_TOOL = ToolSpec(
@@ -39,7 +40,8 @@ def _provider(fake, **kw) -> OpenAICompatibleProvider:  # type: ignore[no-untype
         "backoff_seconds": 0.01,
         **kw,
     }
-    return OpenAICompatibleProvider(OpenAIConfig(**cfg))
+    # The fake listens on loopback, a private target the operator allows for `ai` here.
+    return OpenAICompatibleProvider(OpenAIConfig(**cfg), guarded_client(timeout=5, allow_private=True))
 
 
 async def test_chat_completion_sends_the_wire_format_and_reads_the_reply(fake_openai):
@@ -50,7 +52,7 @@ async def test_chat_completion_sends_the_wire_format_and_reads_the_reply(fake_op
             [ChatMessage("system", "Be brief."), ChatMessage("user", "Where is it?")]
         )
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert done.content == "It ships today." and done.finish_reason == "stop" and done.model == "fake-gpt"
     sent = fake_openai.requests[-1]
     assert sent["path"] == "/v1/chat/completions" and sent["authorization"] == "Bearer sk-test-key"
@@ -74,7 +76,7 @@ async def test_tool_calls_come_back_whole_and_streamed_in_fragments(fake_openai)
             [ChatMessage("user", "Where is order A-1042?")], tools=[ORDER_TOOL]
         )
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     for done in (whole, streamed):
         assert [(c.name, json.loads(c.arguments)) for c in done.tool_calls] == [
             ("order_lookup", {"order_id": "A-1042"})
@@ -91,7 +93,7 @@ async def test_streaming_yields_text_as_it_arrives(fake_openai):
     try:
         pieces = [p async for p in provider.stream([ChatMessage("user", "How long?")])]
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert len(pieces) > 3
     assert "".join(pieces) == "Standard delivery takes 3 to 5 days."
 
@@ -103,7 +105,7 @@ async def test_retries_with_backoff_on_503_and_429_then_succeeds(fake_openai):
     try:
         done = await provider.complete([ChatMessage("user", "hi")])
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert done.content == "ok"
     assert len(fake_openai.requests) == 3
 
@@ -121,7 +123,7 @@ async def test_gives_up_after_retries_and_never_retries_a_client_error(fake_open
             await provider.complete([ChatMessage("user", "hi")])
         assert len(fake_openai.requests) == 1
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
 
 
 async def test_timeout_is_retried_then_reported(fake_openai):
@@ -131,7 +133,7 @@ async def test_timeout_is_retried_then_reported(fake_openai):
         with pytest.raises(ProviderError, match="Timeout"):
             await provider.complete([ChatMessage("user", "hi")])
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert len(fake_openai.requests) == 2
 
 
@@ -143,7 +145,7 @@ async def test_probe_reports_models_and_tool_calling(fake_openai):
         without = await provider.probe()
         bad_key = await _provider(fake_openai, api_key="wrong").probe()
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert (
         result["ok"]
         and result["models"] == ["fake-gpt"]
@@ -162,7 +164,7 @@ async def test_grounded_answer_cites_passages_and_honours_the_no_answer_sentinel
         fake_openai.reply = text_reply("<NOANS>")
         none = await provider.answer("Do you sell bicycles?", PASSAGES, [])
     finally:
-        await provider.aclose()
+        await provider.http.aclose()
     assert answer.text == "Standard delivery takes 3 to 5 working days." and answer.cited == (PASSAGES[0],)
     prompt = fake_openai.requests[0]["body"]["messages"][0]["content"]
     assert "[1] Delivery times" in prompt and "<NOANS>" in prompt

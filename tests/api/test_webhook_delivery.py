@@ -7,6 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from relaydesk.models import Event, Job, WebhookEndpoint
+from relaydesk.outbound.ssrf import OutboundHttp
 from tests.support.webhook_receiver import WebhookReceiver
 
 API = "/api/v1"
@@ -149,12 +150,12 @@ async def test_gone_disables_and_reactivation_resumes(client, runtime, make_work
         await receiver.stop()
 
 
-async def test_private_targets_refused_unless_the_workspace_allows_them(
-    client, runtime, make_workspace, run_jobs
+async def test_private_targets_refused_unless_the_operator_allows_them_for_webhooks(
+    client, runtime, make_workspace, run_jobs, public_only
 ):
     receiver = await WebhookReceiver().start()
     try:
-        ws = await make_workspace(allow_private=False)
+        ws = await make_workspace()
         hook = await subscribe(client, ws, receiver.url, ["label.*"])
         await client.post(f"{API}/labels", json={"name": "x"}, headers=ws.admin.headers)
         await pump(runtime, run_jobs)
@@ -162,14 +163,28 @@ async def test_private_targets_refused_unless_the_workspace_allows_them(
         state = await endpoint(client, ws, hook["id"])
         assert "not a public address" in state["delivery"]["last_error"]
 
-        await client.patch(
+        # A workspace admin cannot switch the guard off: the setting is gone from the API.
+        refused = await client.patch(
             f"{API}/workspace",
             json={"settings": {"allow_private_webhook_targets": True}},
-            headers=ws.admin.headers,
+            headers=ws.owner.headers,
         )
+        assert refused.status_code == 400
+
+        # Allowing another purpose changes nothing for webhooks.
+        runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"channels", "ai"}))
+        await asyncio.sleep(0.06)
+        await pump(runtime, run_jobs)
+        assert receiver.received == []
+        await runtime.http.aclose()
+
+        # The operator allows private targets for webhooks: the delivery goes through.
+        runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"webhooks"}))
         await asyncio.sleep(0.06)
         await pump(runtime, run_jobs)
         assert len(receiver.accepted_ids) == 1
+        await runtime.http.aclose()
+        runtime.http = public_only
     finally:
         await receiver.stop()
 

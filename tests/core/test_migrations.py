@@ -6,12 +6,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from relaydesk.db.base import Base
 from relaydesk.db.migrate import upgrade
+from relaydesk.models.workspaces import Workspace
 
 
 async def _fresh_url(backend: str) -> tuple[str, object]:
@@ -41,6 +43,34 @@ async def test_migrations_match_models(backend):
             differences = await conn.run_sync(diff)
         await engine.dispose()
         assert differences == []
+    finally:
+        if cleanup is not None:
+            admin, name = cleanup
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.dispose()
+
+
+async def test_0009_removes_the_retired_private_targets_setting(backend):
+    """The workspace switch is gone; a stored value must not linger where a reader could trust it."""
+    url, cleanup = await _fresh_url(backend)
+    table = Workspace.__table__
+    try:
+        await upgrade(url, "0008")
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                table.insert(),
+                [
+                    {"name": "A", "slug": "a", "settings": {"allow_private_webhook_targets": True, "x": 1}},
+                    {"name": "B", "slug": "b", "settings": {}},
+                ],
+            )
+        await upgrade(url)
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(sa.select(table.c.slug, table.c.settings))).all())
+        await engine.dispose()
+        assert rows == {"a": {"x": 1}, "b": {}}
     finally:
         if cleanup is not None:
             admin, name = cleanup

@@ -1,4 +1,5 @@
-"""Webhooks may not reach loopback, private, link-local or metadata addresses unless the workspace opts in.
+"""Outbound requests reach public addresses; private ones only where the operator allows them for the
+request's purpose (webhooks, channels, ai); link-local and metadata addresses never.
 
 The guard lives in the connect step of the HTTP client (outbound/ssrf.py): it resolves the host itself,
 checks every address, and dials the checked IP, so there is no window between "validate" and "connect"
@@ -23,8 +24,20 @@ from relaydesk.channels.api.tests.support import (
     run_once,
     start_conversation,
 )
+from relaydesk.config import ConfigError, load_settings
 from relaydesk.outbound import ssrf
-from relaydesk.outbound.ssrf import GuardedTransport, is_public_address
+from relaydesk.outbound.ssrf import (
+    FORBIDDEN,
+    PRIVATE,
+    PUBLIC,
+    PURPOSES,
+    GuardedTransport,
+    OutboundHttp,
+    classify,
+    guarded_client,
+    is_public_address,
+)
+from tests.ai_platform.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -49,27 +62,52 @@ def dialled(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("address", "public"),
+    ("address", "verdict"),
     [
-        ("127.0.0.1", False),
-        ("127.8.9.10", False),
-        ("::1", False),
-        ("10.0.0.1", False),
-        ("172.16.5.4", False),
-        ("192.168.1.1", False),
-        ("169.254.169.254", False),
-        ("100.64.0.1", False),  # carrier-grade NAT
-        ("0.0.0.0", False),
-        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
-        ("fc00::1", False),
-        ("fe80::1", False),
-        ("224.0.0.1", False),
-        ("93.184.216.34", True),
-        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", PRIVATE),
+        ("127.8.9.10", PRIVATE),
+        ("::1", PRIVATE),
+        ("10.0.0.1", PRIVATE),
+        ("172.16.5.4", PRIVATE),
+        ("192.168.1.1", PRIVATE),
+        ("100.64.0.1", PRIVATE),  # carrier-grade NAT
+        ("fc00::1", PRIVATE),
+        ("fd12:3456::1", PRIVATE),  # unique-local
+        # Link-local and cloud metadata: never, whatever the operator allows.
+        ("169.254.169.254", FORBIDDEN),
+        ("169.254.0.1", FORBIDDEN),
+        ("100.100.100.200", FORBIDDEN),  # Alibaba Cloud metadata, inside 100.64/10
+        ("fd00:ec2::254", FORBIDDEN),  # AWS metadata over IPv6, inside fc00::/7
+        ("fe80::1", FORBIDDEN),
+        ("fe80::1%lo", FORBIDDEN),  # with a zone, as getaddrinfo may return it
+        ("0.0.0.0", FORBIDDEN),
+        ("0.1.2.3", FORBIDDEN),
+        ("::", FORBIDDEN),
+        ("224.0.0.1", FORBIDDEN),
+        ("ff02::1", FORBIDDEN),
+        ("255.255.255.255", FORBIDDEN),
+        # IPv6 forms carrying an IPv4 address are judged by that address too.
+        ("::ffff:127.0.0.1", PRIVATE),  # IPv4-mapped
+        ("::ffff:169.254.169.254", FORBIDDEN),
+        ("::ffff:93.184.216.34", PUBLIC),
+        ("::127.0.0.1", PRIVATE),  # IPv4-compatible (deprecated)
+        ("::169.254.169.254", FORBIDDEN),
+        ("64:ff9b::7f00:1", PRIVATE),  # NAT64 well-known prefix -> 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", FORBIDDEN),  # NAT64 -> 169.254.169.254
+        ("64:ff9b::5db8:d822", PUBLIC),  # NAT64 -> 93.184.216.34
+        ("64:ff9b:1::7f00:1", PRIVATE),  # NAT64 local-use prefix
+        ("2002:7f00:1::", PRIVATE),  # 6to4 -> 127.0.0.1
+        ("2002:a9fe:a9fe::1", FORBIDDEN),  # 6to4 -> 169.254.169.254
+        ("2002:0a00:0001::1", PRIVATE),  # 6to4 -> 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", PRIVATE),  # Teredo, client 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:5601:5601", FORBIDDEN),  # Teredo, client 169.254.169.254
+        ("93.184.216.34", PUBLIC),
+        ("2606:2800:220:1:248:1893:25c8:1946", PUBLIC),
     ],
 )
-def test_address_classification(address, public):
-    assert is_public_address(address) is public
+def test_address_classification(address, verdict):
+    assert classify(address) == verdict
+    assert is_public_address(address) is (verdict == PUBLIC)
 
 
 def _blocked_urls(port: int) -> list[str]:
@@ -81,7 +119,25 @@ def _blocked_urls(port: int) -> list[str]:
         f"http://localhost:{port}/hook",
         f"http://127.1:{port}/hook",
         f"http://2130706433:{port}/hook",  # 127.0.0.1 as a decimal integer
+        f"http://[64:ff9b::7f00:1]:{port}/hook",  # NAT64
+        f"http://[2002:7f00:1::]:{port}/hook",  # 6to4
+        f"http://[::127.0.0.1]:{port}/hook",  # IPv4-compatible
+        f"http://[::ffff:127.0.0.1]:{port}/hook",  # IPv4-mapped
+        f"http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/hook",  # Teredo
     ]
+
+
+# Refused even where the operator allows private targets.
+FORBIDDEN_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[2002:a9fe:a9fe::1]/",
+    "http://0.0.0.0/",
+]
 
 
 async def test_guarded_client_refuses_private_targets_without_connecting(receiver, dialled):
@@ -94,18 +150,86 @@ async def test_guarded_client_refuses_private_targets_without_connecting(receive
     assert receiver.received == []
 
 
-async def test_unrestricted_client_reaches_loopback(receiver, dialled):
-    async with httpx.AsyncClient(timeout=2) as unrestricted:
-        assert (await unrestricted.post(receiver.url, content=b"{}")).status_code == 200
+async def test_metadata_and_link_local_are_refused_even_where_private_targets_are_allowed(receiver, dialled):
+    async with guarded_client(timeout=2, allow_private=True) as allowed:
+        for url in FORBIDDEN_URLS:
+            with pytest.raises(httpx.ConnectError, match="link-local, metadata or reserved"):
+                await allowed.post(url, content=b"{}")
+        assert (await allowed.post(receiver.url, content=b"{}")).status_code == 200  # loopback is fine
     assert dialled == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "allow_private", "message"),
+    [
+        ("64:ff9b::7f00:1", False, "not a public address"),
+        ("2002:7f00:1::", False, "not a public address"),
+        ("::127.0.0.1", False, "not a public address"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False, "not a public address"),
+        ("169.254.169.254", True, "link-local, metadata"),
+        ("fd00:ec2::254", True, "link-local, metadata"),
+        ("64:ff9b::a9fe:a9fe", True, "link-local, metadata"),
+    ],
+)
+async def test_names_resolving_to_embedded_or_metadata_forms_are_refused(
+    monkeypatch, dialled, answer, allow_private, message
+):
+    """The check applies to what a name resolves to, not only to literal addresses in the URL."""
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = type(loop).getaddrinfo
+
+    async def resolver(self, host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "sneaky.example":
+            return await real_getaddrinfo(self, host, port, *args, **kwargs)
+        family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(type(loop), "getaddrinfo", resolver)
+    async with guarded_client(timeout=2, allow_private=allow_private) as guarded:
+        with pytest.raises(httpx.ConnectError, match=message):
+            await guarded.post("http://sneaky.example/hook", content=b"{}")
+    assert dialled == []
+
+
+async def test_private_targets_are_allowed_per_purpose_only(receiver, dialled):
+    outbound = OutboundHttp(timeout=2, allow_private=frozenset({"ai"}))
+    try:
+        assert (await outbound.client("ai").post(receiver.url, content=b"{}")).status_code == 200
+        for purpose in ("webhooks", "channels"):
+            with pytest.raises(httpx.ConnectError, match="not a public address"):
+                await outbound.client(purpose).post(receiver.url, content=b"{}")
+    finally:
+        await outbound.aclose()
+    assert dialled == ["127.0.0.1"]
+    assert len(receiver.received) == 1
+
+
+async def test_every_purpose_has_a_guarded_client_and_none_follows_redirects_or_proxies():
+    outbound = OutboundHttp(timeout=2)
+    try:
+        for purpose in PURPOSES:
+            client = outbound.client(purpose)
+            assert isinstance(client._transport, GuardedTransport)
+            assert client.follow_redirects is False and client.trust_env is False
+            assert client._mounts == {}  # no proxy transport beside the guarded one
+    finally:
+        await outbound.aclose()
+
+
+def test_the_operator_names_purposes_in_the_configuration():
+    assert load_settings(environ={}).private_target_purposes == frozenset()
+    settings = load_settings(environ={"RELAYDESK_ALLOW_PRIVATE_TARGETS": " Webhooks, ai "})
+    assert settings.private_target_purposes == {"webhooks", "ai"}
+    with pytest.raises(ConfigError, match=r"RELAYDESK_ALLOW_PRIVATE_TARGETS: unknown purpose.*metadata"):
+        load_settings(environ={"RELAYDESK_ALLOW_PRIVATE_TARGETS": "webhooks,metadata"})
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_delivery_to_a_private_target_is_refused_and_fails(
-    client, runtime, make_workspace, run_jobs, receiver, host
+    client, runtime, make_workspace, run_jobs, receiver, host, public_only
 ):
     url = receiver.url.replace("127.0.0.1", host)
-    ws = await make_workspace(webhook_url=url, allow_private=False)
+    ws = await make_workspace(webhook_url=url)
     conv = await start_conversation(client, ws, run_jobs)
     msg_id = await agent_reply(client, ws, conv)
     await run_once(runtime)
@@ -121,8 +245,11 @@ async def test_delivery_to_a_private_target_is_refused_and_fails(
     assert receiver.received == []
 
 
-async def test_opted_in_workspace_delivers_to_loopback(client, runtime, make_workspace, run_jobs, receiver):
-    ws = await make_workspace(webhook_url=receiver.url, allow_private=True)
+async def test_channel_delivery_reaches_loopback_where_the_operator_allows_it(
+    client, runtime, make_workspace, run_jobs, receiver
+):
+    assert "channels" in runtime.http.allow_private  # the test settings allow every purpose
+    ws = await make_workspace(webhook_url=receiver.url)
     receiver.secret = ws.outbound_secret
     conv = await start_conversation(client, ws, run_jobs)
     msg_id = await agent_reply(client, ws, conv)
@@ -132,11 +259,11 @@ async def test_opted_in_workspace_delivers_to_loopback(client, runtime, make_wor
 
 
 async def test_redirects_are_not_followed(client, runtime, make_workspace, run_jobs, receiver):
-    """Even for an opted-in workspace a 3xx is an answer, not an instruction: the target is never called."""
+    """Even where private targets are allowed a 3xx is an answer, not an instruction: never followed."""
     target = await ScriptedReceiver().start()
     try:
         receiver.script = [(302, {"location": target.url})]
-        ws = await make_workspace(webhook_url=receiver.url, allow_private=True)
+        ws = await make_workspace(webhook_url=receiver.url)
         conv = await start_conversation(client, ws, run_jobs)
         msg_id = await agent_reply(client, ws, conv)
         await run_jobs()
@@ -146,7 +273,7 @@ async def test_redirects_are_not_followed(client, runtime, make_workspace, run_j
         assert len(receiver.received) == 1 and target.received == []
     finally:
         await target.stop()
-    assert runtime.http.follow_redirects is False and runtime.http_unrestricted.follow_redirects is False
+    assert all(runtime.http.client(p).follow_redirects is False for p in PURPOSES)
 
 
 async def test_a_redirect_hop_to_a_private_address_is_blocked_at_connect(receiver, monkeypatch, dialled):
@@ -154,8 +281,8 @@ async def test_a_redirect_hop_to_a_private_address_is_blocked_at_connect(receive
 
     The first hop stands in for a public server: 127.0.0.1 is declared public for this test only.
     """
-    real = ssrf.is_public_address
-    monkeypatch.setattr(ssrf, "is_public_address", lambda ip: ip == "127.0.0.1" or real(ip))
+    real = ssrf.classify
+    monkeypatch.setattr(ssrf, "classify", lambda ip: PUBLIC if ip == "127.0.0.1" else real(ip))
     receiver.script = [(307, {"location": "http://169.254.169.254/latest/meta-data/"})]
     async with httpx.AsyncClient(transport=GuardedTransport(), timeout=2, follow_redirects=True) as guarded:
         with pytest.raises(httpx.ConnectError, match="blocked"):
@@ -196,3 +323,36 @@ async def test_dns_rebinding_is_checked_on_the_address_actually_dialled(monkeypa
         with pytest.raises(httpx.ConnectError, match="blocked"):  # one private answer taints the name
             await guarded.post("http://rebind.example/hook", content=b"{}")
     assert dialled == ["93.184.216.34"]
+
+
+async def test_the_ai_provider_endpoint_goes_through_the_guard(client, runtime, make_workspace, public_only):
+    """The admin-chosen model endpoint is an outbound request like any other: a loopback model server is
+    refused unless the operator allows private targets for `ai`, and metadata addresses always."""
+    fake = await FakeOpenAI().start()
+    try:
+        ws = await make_workspace()
+        settings = {
+            "enabled": True,
+            "provider": "openai",
+            "openai_base_url": fake.base_url,
+            "openai_model": fake.model,
+            "openai_max_retries": 0,
+        }
+        body = {"settings": settings, "api_key": fake.api_key}
+        resp = await client.put("/api/v1/ai/settings", json=body, headers=ws.admin.headers)
+        assert resp.status_code == 200, resp.text
+        probe = resp.json()["probe"]
+        assert probe["ok"] is False and "not a public address" in probe["error"]
+        assert fake.requests == []
+
+        runtime.http = OutboundHttp(timeout=2, allow_private=frozenset({"ai"}))
+        resp = await client.put("/api/v1/ai/settings", json=body, headers=ws.admin.headers)
+        assert resp.json()["probe"]["ok"] is True and fake.requests
+
+        metadata = {**settings, "openai_base_url": "http://169.254.169.254/v1"}
+        resp = await client.put("/api/v1/ai/settings", json={"settings": metadata}, headers=ws.admin.headers)
+        assert "link-local, metadata" in resp.json()["probe"]["error"]
+        await runtime.http.aclose()
+    finally:
+        runtime.http = public_only
+        await fake.stop()

@@ -23,6 +23,7 @@ from relaydesk.config import Settings, load_settings
 from relaydesk.db.base import Base
 from relaydesk.db.schema import create_schema
 from relaydesk.jobs.dispatcher import Dispatcher
+from relaydesk.outbound.ssrf import OutboundHttp
 from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.keys import generate_master_key
 
@@ -96,6 +97,9 @@ def settings(database_url: str, master_key: str) -> Settings:
         job_backoff_max=0.05,
         job_max_attempts=3,
         job_lease_seconds=5.0,
+        # Test receivers and the fake model server listen on loopback, a private target: allowed for every
+        # purpose here; tests of the refusal use the `public_only` fixture.
+        allow_private_targets="webhooks,channels,ai",
     )
 
 
@@ -122,6 +126,18 @@ async def truncate_all(runtime: Runtime) -> None:
 async def runtime(session_runtime: Runtime) -> AsyncIterator[Runtime]:
     await truncate_all(session_runtime)
     yield session_runtime
+
+
+@pytest.fixture
+async def public_only(runtime: Runtime) -> AsyncIterator[OutboundHttp]:
+    """The runtime's outbound clients as an operator who allows no private targets would have them."""
+    original = runtime.http
+    runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset())
+    try:
+        yield runtime.http
+    finally:
+        await runtime.http.aclose()
+        runtime.http = original
 
 
 @pytest.fixture
@@ -182,13 +198,10 @@ async def make_workspace(runtime: Runtime):  # type: ignore[no-untyped-def]
     from relaydesk.actions.workspaces import add_member, create_user, create_workspace
     from relaydesk.privacy import storage
 
-    async def _make(
-        name: str = "Acme", *, webhook_url: str | None = None, allow_private: bool = True
-    ) -> WorkspaceFixture:
+    async def _make(name: str = "Acme", *, webhook_url: str | None = None) -> WorkspaceFixture:
         slug = f"{name.lower()}-{uuid.uuid4().hex[:6]}"
         async with runtime.db.write() as session:
             ws = await create_workspace(session, name, slug)
-            ws.settings = {"allow_private_webhook_targets": allow_private}
             members: dict[str, Member] = {}
             for role in ("owner", "admin", "agent"):
                 email = f"{role}-{slug}@example.com"

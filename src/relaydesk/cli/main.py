@@ -119,7 +119,8 @@ def demo(port: int | None, database_url: str | None) -> None:
     from relaydesk.runtime import build_runtime
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
-    settings = _settings(demo=True, database_url=url, port=port)
+    # The demo's integrator answers on loopback (demo.py): allow private targets for channel delivery.
+    settings = _settings(demo=True, database_url=url, port=port, allow_private_targets="channels")
     _logging(settings)
     upgrade_sync(settings.database_url)
 

@@ -142,7 +142,11 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
                 "value_types": ATTRIBUTE_TYPES,
             }
         if section == "settings":
-            return {"settings": ctx.workspace.settings or {}, "roles": ROLES}
+            return {
+                "settings": ctx.workspace.settings or {},
+                "roles": ROLES,
+                "private_targets": ", ".join(sorted(runtime.settings.private_target_purposes)),
+            }
         if section == "tokens":
             stmt = (
                 sa.select(ApiToken, User)
@@ -332,10 +336,7 @@ async def _settings_save(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime
         s,
         ctx.workspace.id,
         name=f.get("name"),
-        settings={
-            "require_2fa_roles": roles,
-            "allow_private_webhook_targets": f.get("allow_private_webhook_targets") == "on",
-        },
+        settings={"require_2fa_roles": roles},
     )
 
 

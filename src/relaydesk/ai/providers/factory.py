@@ -12,11 +12,12 @@ from relaydesk.ai.providers.openai_compat import OpenAICompatibleProvider, OpenA
 
 
 def build_provider(
-    values: dict[str, Any], api_key: str | None, embed: Embed, http: httpx.AsyncClient | None
+    values: dict[str, Any], api_key: str | None, embed: Embed, http: httpx.AsyncClient
 ) -> Provider:
-    """`local` unless `openai` is chosen and configured. The openai endpoint is an admin's choice (often a
-    model server on the same host, such as Ollama on localhost), so it is called without the SSRF guard
-    that protects integrator webhooks."""
+    """`local` unless `openai` is chosen and configured. `http` is the runtime's guarded client for the
+    `ai` purpose: the endpoint an admin types in reaches public addresses, private ones (a model server on
+    localhost, such as Ollama) only where the operator allows them with
+    `RELAYDESK_ALLOW_PRIVATE_TARGETS=ai`, and link-local/metadata addresses never."""
     if values.get("provider") == "openai" and values.get("openai_base_url") and values.get("openai_model"):
         return OpenAICompatibleProvider(
             OpenAIConfig(

@@ -53,22 +53,11 @@ class OpenAIConfig:
 class OpenAICompatibleProvider:
     name = "openai"
 
-    def __init__(self, config: OpenAIConfig, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: OpenAIConfig, http: httpx.AsyncClient) -> None:
+        """`http` is the runtime's SSRF-guarded client for the `ai` purpose (outbound/ssrf.py); there is
+        no fallback client, so no provider call can leave unguarded."""
         self.config = config
-        self._http = http
-        self._own_http = http is None
-
-    # --- transport -----------------------------------------------------------------------------------
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient()
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        self.http = http
 
     def _url(self, path: str) -> str:
         return self.config.base_url.rstrip("/") + path
@@ -93,7 +82,7 @@ class OpenAICompatibleProvider:
         for attempt in range(self.config.max_retries + 1):
             response = None
             try:
-                response = await self._client().request(
+                response = await self.http.request(
                     method,
                     self._url(path),
                     json=body,
@@ -158,7 +147,7 @@ class OpenAICompatibleProvider:
         last = ""
         for attempt in range(self.config.max_retries + 1):
             try:
-                async with self._client().stream(
+                async with self.http.stream(
                     "POST",
                     self._url("/chat/completions"),
                     json=body,

@@ -22,9 +22,6 @@ DEFAULT_REPLY_WINDOW_HOURS = 24
 class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """Known settings only; `null` restores a setting's default."""
 
-    # Let outgoing webhooks and API-channel deliveries reach private/loopback addresses (on-premise
-    # integrations). Off by default: the SSRF guard refuses them.
-    allow_private_webhook_targets: bool | msgspec.UnsetType | None = msgspec.UNSET
     # Hours after the customer's last message during which channels such as WhatsApp accept free replies.
     reply_window_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | msgspec.UnsetType | None = msgspec.UNSET
     # Days audit rows are kept before the retention purge (privacy item 17; default 365).
@@ -53,7 +50,6 @@ def workspace_json(ws: Workspace) -> dict[str, Any]:
         "name": ws.name,
         "slug": ws.slug,
         "settings": {
-            "allow_private_webhook_targets": bool(settings.get("allow_private_webhook_targets", False)),
             "reply_window_hours": settings.get("reply_window_hours", DEFAULT_REPLY_WINDOW_HOURS),
             "require_2fa_roles": list(settings.get("require_2fa_roles", [])),
             "audit_retention_days": retention_days(settings, AUDIT_RETENTION_SETTING),

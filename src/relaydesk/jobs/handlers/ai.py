@@ -174,7 +174,7 @@ async def on_message(ctx: JobContext) -> None:
     situation.intent = intent
     embed = understanding.embed
     local = LocalProvider(embed)
-    provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.runtime.http_unrestricted)
+    provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.runtime.http.client("ai"))
 
     async def search(query: str):  # type: ignore[no-untyped-def]
         async with ctx.runtime.db.read() as session:
@@ -265,7 +265,7 @@ async def probe_providers(ctx: JobContext) -> None:
                 targets.append((workspace_id, inbox_id, settings, api_key))
     for workspace_id, inbox_id, settings, api_key in targets:
         provider = build_provider(
-            settings.values, api_key, understanding.embed, ctx.runtime.http_unrestricted
+            settings.values, api_key, understanding.embed, ctx.runtime.http.client("ai")
         )
         result = await provider.probe()
         async with ctx.runtime.db.write() as session:

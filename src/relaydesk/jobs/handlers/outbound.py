@@ -16,11 +16,10 @@ from relaydesk.models.conversations import Conversation
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.users import User
-from relaydesk.models.workspaces import Workspace
 from relaydesk.privacy import storage
 
 
-async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool] | None:
+async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage] | None:
     message_id = uuid.UUID(ctx.payload["message_id"])
     async with ctx.runtime.db.read() as session:
         message = await session.get(Message, message_id)
@@ -28,8 +27,7 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool]
             return None  # deleted, or already delivered by an earlier attempt
         conv = await session.get(Conversation, message.conversation_id)
         inbox = await session.get(Inbox, message.inbox_id)
-        workspace = await session.get(Workspace, message.workspace_id)
-        if conv is None or inbox is None or workspace is None:
+        if conv is None or inbox is None:
             raise PermanentError("conversation or inbox no longer exists")
         external_id = (
             await session.execute(
@@ -78,8 +76,7 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool]
             sender_name=sender_name,
             created_at=message.created_at,
         )
-        allow_private = bool(workspace.settings.get("allow_private_webhook_targets"))
-    return message, inbox, outbound, allow_private
+    return message, inbox, outbound
 
 
 @handler("outbound.deliver")
@@ -87,11 +84,11 @@ async def deliver(ctx: JobContext) -> None:
     loaded = await _load(ctx)
     if loaded is None:
         return
-    message, inbox, outbound, allow_private = loaded
+    message, inbox, outbound = loaded
     adapter = adapter_for(inbox.channel_type)
     if adapter is None:
         raise PermanentError(f"no adapter for channel {inbox.channel_type}")
-    http = ctx.runtime.http_unrestricted if allow_private else ctx.runtime.http
+    http = ctx.runtime.http.client("channels")
     try:
         result = await adapter.send(http, outbound, storage.read_inbox_credentials(inbox), inbox.settings)
     except PermanentSendError as exc:

@@ -112,8 +112,6 @@ async def deliver(ctx: JobContext) -> None:
         if not claimed:
             # Another delivery holds the line; look again once its lease could have lapsed.
             raise RetryLater("endpoint busy with another delivery", lease.total_seconds())
-        workspace = await session.get(Workspace, endpoint.workspace_id)
-        allow_private = bool(workspace and workspace.settings.get("allow_private_webhook_targets"))
         secret = storage.open_secret(endpoint.workspace_id, endpoint.secret)
         url, types, cursor = endpoint.url, list(endpoint.event_types), endpoint.last_seq
         failures = endpoint.failure_count
@@ -129,7 +127,7 @@ async def deliver(ctx: JobContext) -> None:
                     )
                 ).scalars()
             )
-        client = ctx.runtime.http_unrestricted if allow_private else ctx.runtime.http
+        client = ctx.runtime.http.client("webhooks")
         for event in events:
             if not actions.subscribed(types, event.type):
                 async with ctx.runtime.db.write() as session:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -20,6 +19,7 @@ from relaydesk.channels.api.tests.support import (
 from relaydesk.db.base import utcnow
 from relaydesk.models import Event, Job
 from relaydesk.outbound.signing import SignatureError, verify
+from relaydesk.outbound.ssrf import OutboundHttp
 from tests.support.fixtures import count_rows
 
 
@@ -88,8 +88,8 @@ async def test_server_errors_are_retried_with_backoff(client, runtime, make_work
 async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, receiver):
     receiver.script = ["hold"]
     ws, conv, msg_id = await _setup(client, make_workspace, run_jobs, receiver)
-    original = runtime.http_unrestricted
-    runtime.http_unrestricted = httpx.AsyncClient(timeout=0.3, follow_redirects=False)
+    original = runtime.http
+    runtime.http = OutboundHttp(timeout=0.3, allow_private=frozenset({"channels"}))
     try:
         await run_once(runtime)
         job = await job_for(runtime, "outbound.deliver", msg_id)
@@ -97,8 +97,8 @@ async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, r
         receiver.release.set()
         await drain(runtime, _state_is(runtime, msg_id, "done", "dead"))
     finally:
-        await runtime.http_unrestricted.aclose()
-        runtime.http_unrestricted = original
+        await runtime.http.aclose()
+        runtime.http = original
     assert (await job_for(runtime, "outbound.deliver", msg_id)).state == "done"
     assert (await message_json(client, ws, conv, msg_id))["status"] == "sent"
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
