@@ -161,8 +161,6 @@ async def receive_incoming_batch(
         contact_id = contact_of[item.external_contact_id]
         conv = conversation_of[contact_id]
         attributes = dict(item.content_attributes)
-        if item.sent_at:
-            attributes["sent_at"] = item.sent_at.isoformat()
         row = {
             "id": message_id,
             "workspace_id": workspace_id,
@@ -178,7 +176,8 @@ async def receive_incoming_batch(
             "content_attributes": attributes,
             "status": "delivered",
             "failure_reason": None,
-            "sent_at": None,
+            "sent_at": item.sent_at,
+            "ordered_at": thread_time(item.sent_at, now),
             "delivered_at": now,
             "provider_message_id": item.provider_message_id,
             "reply_to_id": reply_targets.get(item.reply_to_provider_id)
@@ -229,6 +228,24 @@ async def receive_incoming_batch(
     _expire_loaded(session, Conversation, touched)
     _expire_loaded(session, Contact, set(contact_of.values()))
     return results
+
+
+# How far back a provider's send time is believed. Providers and integrators redeliver for days after an
+# outage, so an older time is more likely a broken clock than a real delay (docs/api-channel.md).
+MAX_SEND_DELAY = dt.timedelta(days=7)
+
+
+def thread_time(sent_at: dt.datetime | None, received_at: dt.datetime) -> dt.datetime:
+    """Where a customer's message sits in its thread: the provider's send time when given and plausible,
+    else the time Relaydesk received it.
+
+    A send time after the receipt (a sender clock running ahead) is clamped to the receipt: the message
+    cannot have been sent later than it arrived, and a far-future time must not pin it below every later
+    message. A send time more than MAX_SEND_DELAY before the receipt is not believed. Either way the
+    provider's time itself is kept in `sent_at` and shown."""
+    if sent_at is None or sent_at < received_at - MAX_SEND_DELAY:
+        return received_at
+    return min(sent_at, received_at)
 
 
 async def _split_redeliveries(

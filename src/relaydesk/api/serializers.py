@@ -116,4 +116,6 @@ def message_json(
         "provider_message_id": message.provider_message_id,
         "reply_to_id": str(message.reply_to_id) if message.reply_to_id else None,
         "created_at": iso(message.created_at),
+        # Thread position: the customer's send time when plausible, else created_at (api-channel.md).
+        "ordered_at": iso(message.ordered_at),
     }

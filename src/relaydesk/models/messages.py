@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
+from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped, utcnow
 
 MESSAGE_TYPES = ("incoming", "outgoing", "note", "activity")
 SENDER_KINDS = ("customer", "agent", "ai", "system")
@@ -17,11 +17,17 @@ SENDER_KINDS = ("customer", "agent", "ai", "system")
 DELIVERY_ORDER = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 1}
 
 
+def _ordered_at_default(context: Any) -> dt.datetime:
+    """A message without a provider time sits in the thread at the time Relaydesk stored it."""
+    return context.get_current_parameters().get("created_at") or utcnow()
+
+
 class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     __tablename__ = "messages"
     __table_args__ = (
         sa.UniqueConstraint("inbox_id", "provider_message_id"),
-        sa.Index("ix_messages_conversation", "conversation_id", "created_at"),
+        # The thread order (ordered_at, id): pages of a conversation and the AI's recent context.
+        sa.Index("ix_messages_conversation_order", "conversation_id", "ordered_at", "id"),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -36,7 +42,12 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     content: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(sa.String(20), default="sent")
+    # Outgoing: when Relaydesk handed it to the channel. Incoming: when the customer sent it, as the
+    # provider says (kept as given, even when implausible; `ordered_at` decides whether to trust it).
     sent_at: Mapped[dt.datetime | None]
+    # Where the message sits in its thread (actions/incoming.py: thread_time): the provider's time when
+    # given and plausible, else `created_at` (when Relaydesk received or wrote it).
+    ordered_at: Mapped[dt.datetime] = mapped_column(default=_ordered_at_default)
     delivered_at: Mapped[dt.datetime | None]
     read_at: Mapped[dt.datetime | None]
     failed_at: Mapped[dt.datetime | None]

@@ -1,7 +1,11 @@
-"""A conversation's thread, newest page first, in three queries (messages, attachments, sender names)."""
+"""A conversation's thread, newest page first, in three queries (messages, attachments, sender names).
+
+Thread order is (`ordered_at`, id): the customer's own send time when it is given and plausible, else the
+time Relaydesk stored the message (actions/incoming.py: thread_time)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -55,24 +59,34 @@ async def list_messages(
     ).first()
     if exists is None:
         raise NotFound("conversation not found")
+    # Thread order: `ordered_at` (the customer's send time when plausible, else when stored), then id.
     conds = [Message.workspace_id == workspace_id, Message.conversation_id == conversation_id]
-    before = decode_cursor(cursor, 1)
+    before = decode_cursor(cursor, 2)
     if before:
         try:
-            conds.append(Message.id < uuid.UUID(before[0]))
+            at, mid = dt.datetime.fromisoformat(str(before[0])), uuid.UUID(str(before[1]))
         except ValueError:
             raise InvalidInput("invalid cursor") from None
+        if at.tzinfo is None:
+            raise InvalidInput("invalid cursor")
+        conds.append(
+            sa.tuple_(Message.ordered_at, Message.id)
+            < sa.tuple_(sa.literal(at, Message.ordered_at.type), sa.literal(mid, Message.id.type))
+        )
     rows = list(
         (
             await session.execute(
-                sa.select(Message).where(*conds).order_by(Message.id.desc()).limit(limit + 1)
+                sa.select(Message)
+                .where(*conds)
+                .order_by(Message.ordered_at.desc(), Message.id.desc())
+                .limit(limit + 1)
             )
         ).scalars()
     )
     more = len(rows) > limit
     rows = rows[:limit]
     rows.reverse()
-    next_cursor = encode_cursor([str(rows[0].id)]) if more and rows else None
+    next_cursor = encode_cursor([rows[0].ordered_at.isoformat(), str(rows[0].id)]) if more and rows else None
     return await hydrate(session, rows), next_cursor
 
 

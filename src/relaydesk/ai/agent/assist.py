@@ -131,7 +131,7 @@ async def assist(
                     Message.conversation_id == conv.id,
                     Message.message_type.in_(("incoming", "outgoing")),
                 )
-                .order_by(Message.created_at.desc())
+                .order_by(Message.ordered_at.desc(), Message.id.desc())  # thread order
                 .limit(30)
             )
         )

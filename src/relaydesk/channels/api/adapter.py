@@ -30,6 +30,7 @@ from relaydesk.channels.base import (
     InvalidSignature,
     OutboundMessage,
     Parsed,
+    PermanentSendError,
     RawRequest,
     RetryableSendError,
     SendResult,
@@ -194,7 +195,11 @@ class ApiChannel:
     ) -> SendResult:
         url = settings.get("webhook_url")
         if not url:
-            raise RetryableSendError("inbox has no webhook_url configured")
+            # Waiting cannot fix this, so fail now with the reason on the message instead of retrying
+            # at "sending" until the attempts run out.
+            raise PermanentSendError(
+                "this inbox has no delivery URL (webhook_url): set one in Admin > Inboxes, then retry"
+            )
         body = json.dumps(
             {
                 "type": "message.created",

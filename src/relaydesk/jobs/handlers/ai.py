@@ -101,7 +101,7 @@ async def _load(ctx: JobContext) -> _Loaded | None:
                         Message.conversation_id == conv.id,
                         Message.message_type.in_(("incoming", "outgoing")),
                     )
-                    .order_by(Message.created_at.desc(), Message.id.desc())
+                    .order_by(Message.ordered_at.desc(), Message.id.desc())  # thread order
                     .limit(HISTORY)
                 )
             )

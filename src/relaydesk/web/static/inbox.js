@@ -219,6 +219,21 @@ document.getElementById("bulk-bar").addEventListener("click", async (event) => {
 
 const TICKS = { pending: "🕓 sending", sent: "✓ sent", delivered: "✓✓ delivered", read: "✓✓ read", failed: "⚠ failed" };
 
+// A customer's message shows when they sent it (the provider's time) and, when that differs by a minute
+// or more, when Relaydesk received it: a delayed or queued message is visible as such.
+function messageTimes(m) {
+  const received = el("time", { datetime: m.created_at, title: `received ${m.created_at}` }, new Date(m.created_at).toLocaleString());
+  if (m.message_type !== "incoming" || !m.sent_at) return [received];
+  const sent = el("time", { class: "sent-at", datetime: m.sent_at, title: `sent ${m.sent_at}` }, `sent ${new Date(m.sent_at).toLocaleString()}`);
+  if (Math.abs(new Date(m.sent_at) - new Date(m.created_at)) < 60_000) return [sent];
+  received.classList.add("received-at");
+  received.textContent = `received ${received.textContent}`;
+  return [sent, received];
+}
+
+// Thread order: `ordered_at` (the send time when plausible, else when stored), then id (time-ordered).
+const threadKey = (m) => `${m.ordered_at || m.created_at}|${m.id}`;
+
 function renderMessage(m) {
   const conv = state.convs.get(m.conversation_id) || state.current;
   const who =
@@ -239,7 +254,7 @@ function renderMessage(m) {
       el("strong", {}, who),
       m.private ? el("span", { class: "chip note-chip" }, "private note") : null,
       el("span", { class: "chip" }, inbox ? inbox.channel_type : ""),
-      el("time", { datetime: m.created_at, title: m.created_at }, new Date(m.created_at).toLocaleString()),
+      ...messageTimes(m),
     ),
     m.content ? el("p", { class: "body" }, m.content) : null,
     m.attachments?.length
@@ -261,7 +276,10 @@ function renderMessage(m) {
 function renderMessages() {
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  const sorted = [...state.messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const sorted = [...state.messages.values()].sort((a, b) => {
+    const [ka, kb] = [threadKey(a), threadKey(b)];
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
   box.replaceChildren(...sorted.map(renderMessage));
   if (atBottom || state.scrollNext) box.scrollTop = box.scrollHeight;
   state.scrollNext = false;
@@ -474,6 +492,7 @@ async function send() {
     attachments: attachments.map((a) => ({ filename: a.filename, size: a.data_base64.length * 0.75, url: "#" })),
     status: "pending",
     created_at: new Date().toISOString(),
+    ordered_at: "9999", // a message being written sorts last until the server gives its place
   };
   text.value = "";
   $("composer-files").value = "";

@@ -154,6 +154,25 @@ async def test_client_errors_fail_permanently_at_once(
     assert inbox_error == f"delivery refused: HTTP {status}"
 
 
+async def test_a_reply_on_an_inbox_without_delivery_url_fails_at_once_with_the_reason(
+    client, runtime, make_workspace, run_jobs
+):
+    """No URL cannot be fixed by waiting: one attempt, then `failed` with a reason the agent can act on."""
+    ws = await make_workspace()  # no webhook_url
+    conv = await start_conversation(client, ws, run_jobs)
+    msg_id = await agent_reply(client, ws, conv)
+    await run_once(runtime)
+    job = await job_for(runtime, "outbound.deliver", msg_id)
+    assert (job.state, job.attempts) == ("dead", 1)
+    msg = await message_json(client, ws, conv, msg_id)
+    assert msg["status"] == "failed"
+    assert "no delivery URL (webhook_url)" in msg["failure_reason"]
+    assert "no delivery URL" in (await _inbox_error(runtime, ws.api_inbox_id) or "")
+    thread = await client.get(f"/api/v1/conversations/{conv}/messages", headers=ws.agent.headers)
+    [shown] = [m for m in thread.json()["items"] if m["id"] == msg_id]
+    assert shown["status"] == "failed" and "no delivery URL" in shown["failure_reason"]
+
+
 async def _inbox_error(runtime, inbox_id) -> str | None:
     from relaydesk.models import Inbox
 
