@@ -112,6 +112,33 @@ async def rotate_secret(
     return inbox
 
 
+SECRET_NAMES = ("inbound_secret", "outbound_secret")
+
+
+async def reveal_secrets(
+    session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID, *, actor_id: uuid.UUID
+) -> dict[str, str]:
+    """An inbox's signing secrets, for an owner who asked to see them; the reveal is audited (names only).
+
+    Reading a secret is as sensitive as changing it: whoever holds the outbound secret can forge
+    Relaydesk's deliveries to the integrator, the inbound one can forge customers' messages."""
+    inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    creds = storage.read_inbox_credentials(inbox)
+    shown = {name: creds[name] for name in SECRET_NAMES if creds.get(name)}
+    if not shown:
+        raise InvalidInput("this inbox has no signing secrets")
+    await audit.record(
+        session,
+        workspace_id,
+        "inbox.secrets_revealed",
+        actor_id=actor_id,
+        target_type="inbox",
+        target_id=inbox.id,
+        metadata={"shown": sorted(shown)},
+    )
+    return shown
+
+
 async def record_inbox_health(
     session: AsyncSession, inbox_id: uuid.UUID, *, error: str | None = None, event: bool = False
 ) -> None:

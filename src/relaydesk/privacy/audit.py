@@ -8,7 +8,7 @@ Action names in use (keep this list in step with docs/encryption.md §6):
 
     auth.login  auth.login_failed  auth.logout  auth.2fa_enabled  auth.2fa_disabled
     member.role_changed  member.deactivated  member.reactivated
-    inbox.created  inbox.credentials_changed
+    inbox.created  inbox.credentials_changed  inbox.secrets_revealed
     keys.workspace_rotated  keys.master_rotated  keys.contact_shredded
     audit.purged
     contact.viewed

@@ -58,13 +58,14 @@ def _uuid(form: dict[str, Any], key: str = "id") -> uuid.UUID:
 
 
 def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
+    """What the inboxes page lists. Secrets are not among it: an owner reveals them on purpose."""
     creds = storage.read_inbox_credentials(inbox)
     return {
         "id": str(inbox.id),
         "name": inbox.name,
         "channel_type": inbox.channel_type,
         "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
-        "secret": creds.get("inbound_secret") or creds.get("webhook_secret") or creds.get("app_secret"),
+        "secret_names": [name for name in inbox_actions.SECRET_NAMES if creds.get(name)],
         "settings": inbox.settings,
         "is_active": inbox.is_active,
         "last_event_at": iso(inbox.last_event_at),
@@ -248,8 +249,30 @@ async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
     )
 
 
-async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await inbox_actions.rotate_secret(s, ctx.workspace.id, _uuid(f), "inbound_secret")
+def _owner_only(ctx: WebContext, what: str) -> None:
+    if ctx.role != "owner":
+        raise Forbidden(f"only an owner can {what}")
+
+
+async def _inboxes_reveal(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    _owner_only(ctx, "see an inbox's signing secrets")
+    inbox_id = _uuid(f)
+    secrets = await inbox_actions.reveal_secrets(s, ctx.workspace.id, inbox_id, actor_id=ctx.info.row.user_id)
+    return {"revealed": {"inbox_id": str(inbox_id), "secrets": secrets}}
+
+
+async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    """Rotate one secret (each separately: the integrator swaps one side at a time); the new value is shown
+    once, to the owner who made it, so the integrator can be given it."""
+    _owner_only(ctx, "rotate an inbox's signing secrets")
+    which = f.get("which", "")
+    if which not in inbox_actions.SECRET_NAMES:
+        raise InvalidInput(f"which must be one of {', '.join(inbox_actions.SECRET_NAMES)}")
+    inbox = await inbox_actions.rotate_secret(
+        s, ctx.workspace.id, _uuid(f), which, actor_id=ctx.info.row.user_id
+    )
+    fresh = storage.read_inbox_credentials(inbox)[which]
+    return {"revealed": {"inbox_id": str(inbox.id), "secrets": {which: fresh}, "rotated": which}}
 
 
 async def _people_invite(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
@@ -370,6 +393,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("inboxes", "create"): _inboxes_create,
     ("inboxes", "update"): _inboxes_update,
     ("inboxes", "rotate"): _inboxes_rotate,
+    ("inboxes", "reveal"): _inboxes_reveal,
     ("people", "invite"): _people_invite,
     ("people", "revoke"): _people_revoke,
     ("people", "role"): _people_role,

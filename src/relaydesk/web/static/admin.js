@@ -1,15 +1,7 @@
-// Admin pages: copy/reveal buttons, and the live inbox health line. The health line refreshes when the
+// Admin pages: the live inbox health line. The health line refreshes when the
 // workspace event stream reports traffic (a message arrived, an inbox changed); it never polls.
 import { api } from "./common.js";
 import { LiveEvents } from "./realtime.js";
-
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("[data-reveal]");
-  if (!button) return;
-  const input = document.querySelector(button.dataset.reveal);
-  input.type = input.type === "password" ? "text" : "password";
-  button.textContent = input.type === "password" ? "Show" : "Hide";
-});
 
 function renderHealth(item) {
   const cell = document.getElementById(`health-${item.id}`);
