@@ -23,7 +23,7 @@ from relaydesk.config import Settings, load_settings
 from relaydesk.inbound.webhook import receive_webhook
 from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.errors import EXCEPTION_HANDLERS
-from relaydesk.server.headers import SecurityHeadersMiddleware
+from relaydesk.server.headers import add_security_headers
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ def create_app(
         route_handlers=route_handlers,
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[TenantBoundaryMiddleware(), SecurityHeadersMiddleware()],
+        middleware=[TenantBoundaryMiddleware()],
+        before_send=[add_security_headers],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
