@@ -172,19 +172,19 @@ async def test_private_targets_refused_unless_the_operator_allows_them_for_webho
         assert refused.status_code == 400
 
         # Allowing another purpose changes nothing for webhooks.
-        runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"channels", "ai"}))
+        runtime.services.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"channels", "ai"}))
         await asyncio.sleep(0.06)
         await pump(runtime, run_jobs)
         assert receiver.received == []
-        await runtime.http.aclose()
+        await runtime.services.http.aclose()
 
         # The operator allows private targets for webhooks: the delivery goes through.
-        runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"webhooks"}))
+        runtime.services.http = OutboundHttp(timeout=2.0, allow_private=frozenset({"webhooks"}))
         await asyncio.sleep(0.06)
         await pump(runtime, run_jobs)
         assert len(receiver.accepted_ids) == 1
-        await runtime.http.aclose()
-        runtime.http = public_only
+        await runtime.services.http.aclose()
+        runtime.services.http = public_only
     finally:
         await receiver.stop()
 

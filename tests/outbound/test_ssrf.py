@@ -248,7 +248,7 @@ async def test_delivery_to_a_private_target_is_refused_and_fails(
 async def test_channel_delivery_reaches_loopback_where_the_operator_allows_it(
     client, runtime, make_workspace, run_jobs, receiver
 ):
-    assert "channels" in runtime.http.allow_private  # the test settings allow every purpose
+    assert "channels" in runtime.services.http.allow_private  # the test settings allow every purpose
     ws = await make_workspace(webhook_url=receiver.url)
     receiver.secret = ws.outbound_secret
     conv = await start_conversation(client, ws, run_jobs)
@@ -273,7 +273,7 @@ async def test_redirects_are_not_followed(client, runtime, make_workspace, run_j
         assert len(receiver.received) == 1 and target.received == []
     finally:
         await target.stop()
-    assert all(runtime.http.client(p).follow_redirects is False for p in PURPOSES)
+    assert all(runtime.services.http.client(p).follow_redirects is False for p in PURPOSES)
 
 
 async def test_a_redirect_hop_to_a_private_address_is_blocked_at_connect(receiver, monkeypatch, dialled):
@@ -345,14 +345,14 @@ async def test_the_ai_provider_endpoint_goes_through_the_guard(client, runtime, 
         assert probe["ok"] is False and "not a public address" in probe["error"]
         assert fake.requests == []
 
-        runtime.http = OutboundHttp(timeout=2, allow_private=frozenset({"ai"}))
+        runtime.services.http = OutboundHttp(timeout=2, allow_private=frozenset({"ai"}))
         resp = await client.put("/api/v1/ai/settings", json=body, headers=ws.admin.headers)
         assert resp.json()["probe"]["ok"] is True and fake.requests
 
         metadata = {**settings, "openai_base_url": "http://169.254.169.254/v1"}
         resp = await client.put("/api/v1/ai/settings", json={"settings": metadata}, headers=ws.admin.headers)
         assert "link-local, metadata" in resp.json()["probe"]["error"]
-        await runtime.http.aclose()
+        await runtime.services.http.aclose()
     finally:
-        runtime.http = public_only
+        runtime.services.http = public_only
         await fake.stop()

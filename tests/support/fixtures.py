@@ -107,7 +107,7 @@ def settings(database_url: str, master_key: str) -> Settings:
 async def session_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
     await runtime.start(with_dispatcher=False)
-    runtime.dispatcher = Dispatcher(runtime, concurrency=4)
+    runtime.dispatcher = Dispatcher(runtime.services, concurrency=4)
     yield runtime
     await runtime.stop()
 
@@ -131,13 +131,13 @@ async def runtime(session_runtime: Runtime) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def public_only(runtime: Runtime) -> AsyncIterator[OutboundHttp]:
     """The runtime's outbound clients as an operator who allows no private targets would have them."""
-    original = runtime.http
-    runtime.http = OutboundHttp(timeout=2.0, allow_private=frozenset())
+    original = runtime.services.http
+    runtime.services.http = OutboundHttp(timeout=2.0, allow_private=frozenset())
     try:
-        yield runtime.http
+        yield runtime.services.http
     finally:
-        await runtime.http.aclose()
-        runtime.http = original
+        await runtime.services.http.aclose()
+        runtime.services.http = original
 
 
 @pytest.fixture

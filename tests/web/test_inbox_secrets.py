@@ -75,9 +75,7 @@ async def test_each_secret_rotates_separately_and_the_new_one_is_shown_once(clie
     bad = await _post(client, "/admin/inboxes/rotate", id=str(ws.api_inbox_id), which="password")
     assert bad.status_code == 400
     rotated = [
-        e.details["rotated"]
-        for e in await _audit(runtime, ws.id)
-        if e.action == "inbox.credentials_changed"
+        e.details["rotated"] for e in await _audit(runtime, ws.id) if e.action == "inbox.credentials_changed"
     ]
     assert rotated == ["outbound_secret", "inbound_secret"]
 

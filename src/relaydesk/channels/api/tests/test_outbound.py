@@ -88,8 +88,8 @@ async def test_server_errors_are_retried_with_backoff(client, runtime, make_work
 async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, receiver):
     receiver.script = ["hold"]
     ws, conv, msg_id = await _setup(client, make_workspace, run_jobs, receiver)
-    original = runtime.http
-    runtime.http = OutboundHttp(timeout=0.3, allow_private=frozenset({"channels"}))
+    original = runtime.services.http
+    runtime.services.http = OutboundHttp(timeout=0.3, allow_private=frozenset({"channels"}))
     try:
         await run_once(runtime)
         job = await job_for(runtime, "outbound.deliver", msg_id)
@@ -97,8 +97,8 @@ async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, r
         receiver.release.set()
         await drain(runtime, _state_is(runtime, msg_id, "done", "dead"))
     finally:
-        await runtime.http.aclose()
-        runtime.http = original
+        await runtime.services.http.aclose()
+        runtime.services.http = original
     assert (await job_for(runtime, "outbound.deliver", msg_id)).state == "done"
     assert (await message_json(client, ws, conv, msg_id))["status"] == "sent"
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
@@ -152,25 +152,6 @@ async def test_client_errors_fail_permanently_at_once(
     # The admin sees it on the inbox as well.
     inbox_error = await _inbox_error(runtime, ws.api_inbox_id)
     assert inbox_error == f"delivery refused: HTTP {status}"
-
-
-async def test_a_reply_on_an_inbox_without_delivery_url_fails_at_once_with_the_reason(
-    client, runtime, make_workspace, run_jobs
-):
-    """No URL cannot be fixed by waiting: one attempt, then `failed` with a reason the agent can act on."""
-    ws = await make_workspace()  # no webhook_url
-    conv = await start_conversation(client, ws, run_jobs)
-    msg_id = await agent_reply(client, ws, conv)
-    await run_once(runtime)
-    job = await job_for(runtime, "outbound.deliver", msg_id)
-    assert (job.state, job.attempts) == ("dead", 1)
-    msg = await message_json(client, ws, conv, msg_id)
-    assert msg["status"] == "failed"
-    assert "no delivery URL (webhook_url)" in msg["failure_reason"]
-    assert "no delivery URL" in (await _inbox_error(runtime, ws.api_inbox_id) or "")
-    thread = await client.get(f"/api/v1/conversations/{conv}/messages", headers=ws.agent.headers)
-    [shown] = [m for m in thread.json()["items"] if m["id"] == msg_id]
-    assert shown["status"] == "failed" and "no delivery URL" in shown["failure_reason"]
 
 
 async def _inbox_error(runtime, inbox_id) -> str | None:

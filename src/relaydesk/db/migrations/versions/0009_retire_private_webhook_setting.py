@@ -1,4 +1,4 @@
-"""retire the workspace setting allow_private_webhook_targets: the operator decides (decision 21)
+"""retire the workspace setting allow_private_webhook_targets: the operator decides (decision 24)
 
 Revision ID: 0009
 Revises: 0008
