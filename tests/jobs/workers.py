@@ -21,6 +21,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         RELAYDESK_JOB_BACKOFF_MAX="0.2",
         RELAYDESK_JOB_MAX_ATTEMPTS="5",
         RELAYDESK_LOG_LEVEL="INFO",
+        # The test receivers listen on loopback: a private target, allowed here as in the fixtures.
+        RELAYDESK_ALLOW_PRIVATE_TARGETS=settings.allow_private_targets,
     )
     env.update(extra)
     return env
