@@ -94,11 +94,11 @@ _ARTICLES = [
         tags=["shipping"],
     ),
     kb.ArticleFields(
-        "Returns and refunds",
-        "You can return any item within 30 days of delivery. Print the free return label from your account "
-        "page and drop the parcel at any post office. The refund reaches your original payment method within "
-        "5 working days after the parcel arrives; a receipt is not needed.",
-        kind="article",
+        "Can I return an item and get a refund?",
+        "Yes: you can return any item within 30 days of delivery, for example if it is too small. Print the "
+        "free return label from your account page and drop the parcel at any post office. The refund reaches "
+        "your original payment method within 5 working days after the parcel arrives.",
+        kind="faq",
         tags=["refund"],
     ),
     kb.ArticleFields(
