@@ -314,3 +314,49 @@ async def test_the_audit_page_command_works_as_printed(client, runtime, make_wor
     result = await cli(settings, *argv[1:])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(rf"{re.escape(ws.slug)}: \d+ rows, intact\n", result.output), result.output
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], answers: list[str]) -> tuple[int, str]:
+    """Run `python -m relaydesk <argv>` with a pseudo-terminal as its controlling terminal (getpass reads
+    /dev/tty), answering each `Password` prompt in turn; returns the exit status and everything shown."""
+    import os
+    import pty
+    import sys
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the CLI
+        os.execve(sys.executable, [sys.executable, "-m", "relaydesk", *argv], env)
+    shown, pending, deadline = b"", list(answers), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if pending and chunk.rstrip().endswith(b":"):  # a prompt, not the newline after an answer
+            os.write(fd, pending.pop(0).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+async def test_createadmin_asks_twice_on_a_terminal(runtime, settings):
+    import os
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": src,
+        "RELAYDESK_DATABASE_URL": settings.database_url,
+        "RELAYDESK_MASTER_KEY": settings.master_key,
+    }
+    argv = ["createadmin", "--email", "tty@example.com", "--workspace", "Terminal Co"]
+    code, shown = await asyncio.to_thread(_on_a_terminal, argv, env, [GOOD_PASSWORD, GOOD_PASSWORD + "!"])
+    assert code == 1 and "the two passwords differ" in shown and GOOD_PASSWORD not in shown, shown
+    code, shown = await asyncio.to_thread(_on_a_terminal, argv, env, [GOOD_PASSWORD, GOOD_PASSWORD])
+    assert code == 0, shown
+    assert shown.count("Password") == 2 and GOOD_PASSWORD not in shown  # asked twice, never echoed
+    assert "tty@example.com now owns workspace 'Terminal Co'" in shown
