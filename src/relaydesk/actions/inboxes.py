@@ -17,6 +17,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import audit, storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 
@@ -62,9 +63,7 @@ async def create_inbox(
     from relaydesk.actions.ai import sync_inbox_flags
 
     await sync_inbox_flags(session, workspace_id)
-    await emit(
-        session, workspace_id, "inbox.created", {"inbox_id": str(inbox.id), "channel_type": channel_type}
-    )
+    await emit(session, workspace_id, events.inbox_created(inbox.id, channel_type))
     return inbox
 
 
@@ -86,7 +85,7 @@ async def update_inbox(
         inbox.settings = {**inbox.settings, **settings}
     if is_active is not None:
         inbox.is_active = is_active
-    await emit(session, workspace_id, "inbox.updated", {"inbox_id": str(inbox.id)})
+    await emit(session, workspace_id, events.inbox_updated(inbox.id))
     return inbox
 
 
@@ -186,4 +185,4 @@ async def delete_inbox(session: AsyncSession, workspace_id: uuid.UUID, inbox_id:
     """Delete the inbox with its conversations and messages (the database cascades)."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
     await session.delete(inbox)
-    await emit(session, workspace_id, "inbox.deleted", {"inbox_id": str(inbox_id)})
+    await emit(session, workspace_id, events.inbox_deleted(inbox_id))

@@ -8,11 +8,12 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions.workspaces import resolve_workspace
 from relaydesk.auth.tokens import new_token, token_hash
 from relaydesk.db.base import utcnow
 from relaydesk.errors import InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User
-from relaydesk.models.workspaces import Membership, Workspace
+from relaydesk.models.workspaces import Membership
 
 
 async def issue_api_token(
@@ -54,18 +55,23 @@ async def revoke_api_token(
     row.revoked_at = row.revoked_at or utcnow()
 
 
-async def create_api_token(session: AsyncSession, *, slug: str, email: str, name: str) -> str:
-    row = (
+async def create_api_token(session: AsyncSession, *, workspace: str, email: str, name: str) -> str:
+    """A token for `relaydesk token create`: `workspace` is a slug or a name (`resolve_workspace`)."""
+    ws = await resolve_workspace(session, workspace)
+    email = email.strip().lower()
+    user_id = (await session.execute(sa.select(User.id).where(User.email == email))).scalar_one_or_none()
+    if user_id is None:
+        raise NotFound(f"no user with the e-mail address {email}")
+    active = (
         await session.execute(
-            sa.select(Membership.workspace_id, Membership.user_id)
-            .join(Workspace, Workspace.id == Membership.workspace_id)
-            .join(User, User.id == Membership.user_id)
-            .where(
-                Workspace.slug == slug, User.email == email.strip().lower(), Membership.is_active.is_(True)
+            sa.select(Membership.id).where(
+                Membership.workspace_id == ws.id,
+                Membership.user_id == user_id,
+                Membership.is_active.is_(True),
             )
         )
     ).first()
-    if row is None:
-        raise NotFound(f"{email} is not an active member of workspace {slug}")
-    _, raw = await issue_api_token(session, row.workspace_id, row.user_id, name)
+    if active is None:
+        raise NotFound(f"{email} is not an active member of workspace {ws.slug}")
+    _, raw = await issue_api_token(session, ws.id, user_id, name)
     return raw
