@@ -103,8 +103,10 @@ def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) ->
                     raise click.ClickException(
                         "set RELAYDESK_MASTER_KEY=<new>,<old> first; the old key is still needed to re-wrap"
                     )
+                from relaydesk.actions.keys import rotate_master_key
+
                 async with runtime.db.write() as session:
-                    counts = await rotation.rewrap_for_master(session)
+                    counts = await rotate_master_key(session)
                 for name, count in counts.items():
                     console.print(f"{name}: {count} re-wrapped")
                 console.print(

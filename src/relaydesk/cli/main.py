@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
 from relaydesk.cli import keys as keys_cli
 from relaydesk.config import ConfigError, Settings, load_settings
@@ -193,8 +194,16 @@ def token() -> None:
 @click.option("--email", required=True, help="The token acts as this user.")
 @click.option("--workspace", "slug", required=True, help="Workspace slug.")
 @click.option("--name", default="cli", show_default=True)
-def token_create(email: str, slug: str, name: str) -> None:
-    """Create an API token and print it once."""
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Repeatable: * (full, the default), *:read (read-only) or <family>:read|write; families: "
+    + ", ".join(token_scopes.FAMILIES)
+    + ".",
+)
+def token_create(email: str, slug: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API token and print it once (its scopes go to stderr)."""
     from relaydesk.actions.people import create_api_token
     from relaydesk.runtime import build_runtime
 
@@ -204,7 +213,9 @@ def token_create(email: str, slug: str, name: str) -> None:
         runtime = build_runtime(settings)
         try:
             async with runtime.db.write() as session:
-                return await create_api_token(session, slug=slug, email=email, name=name)
+                return await create_api_token(
+                    session, slug=slug, email=email, name=name, scopes=list(scopes) or None
+                )
         finally:
             await runtime.stop()
 
@@ -212,6 +223,7 @@ def token_create(email: str, slug: str, name: str) -> None:
         click.echo(asyncio.run(run()))
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
+    click.echo("scopes: " + " ".join(token_scopes.normalise(list(scopes) or [token_scopes.FULL])), err=True)
 
 
 main.add_command(keys_cli.keys)
