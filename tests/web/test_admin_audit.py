@@ -132,7 +132,10 @@ async def test_audit_page_pages_back_to_the_oldest_row_keeping_the_filter(client
     async with runtime.db.write() as session:
         for i in range(60):
             await audit.record(
-                session, ws.id, "keys.workspace_rotated" if i % 3 else "keys.contact_shredded", metadata={"n": i, "ok": True}
+                session,
+                ws.id,
+                "keys.workspace_rotated" if i % 3 else "keys.contact_shredded",
+                metadata={"n": i, "ok": True},
             )
     await login(client, ws.admin.email, ws.admin.password)
     all_seqs = await _seqs(runtime, ws.id)  # the 60 test rows and the login's

@@ -40,7 +40,12 @@ async def create_workspace(
     session.add(workspace)
     await session.flush()
     await audit.record(
-        session, workspace.id, "workspace.created", actor_id=actor_id, target_type="workspace", target_id=workspace.id
+        session,
+        workspace.id,
+        "workspace.created",
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace.id,
     )
     return workspace
 

@@ -62,7 +62,9 @@ def normalise(values: Iterable[str]) -> list[str]:
     keep = sorted(
         s
         for s in wanted
-        if not (s.endswith(":read") and s != READ_ONLY and (READ_ONLY in wanted or f"{s[:-5]}:write" in wanted))
+        if not (
+            s.endswith(":read") and s != READ_ONLY and (READ_ONLY in wanted or f"{s[:-5]}:write" in wanted)
+        )
     )
     # Presets first so a listing reads naturally.
     return sorted(keep, key=lambda s: (s != READ_ONLY, s))

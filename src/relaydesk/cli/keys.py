@@ -86,7 +86,7 @@ async def _rotate_workspace(runtime, slug: str, background: bool, batch: int, co
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
 def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) -> None:
     """Rotate a workspace key online (old data stays readable), or finish a master-key rotation."""
-    from relaydesk.privacy import rotation, vault
+    from relaydesk.privacy import vault
     from relaydesk.runtime import build_runtime
 
     if bool(slug) == master:

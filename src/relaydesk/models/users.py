@@ -42,9 +42,7 @@ class ApiToken(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     revoked_at: Mapped[dt.datetime | None]
     # auth/scopes.py: ["*"] full access (what every token had before scopes), ["*:read"] read-only, or
     # per family ["conversations:write", "contacts:read", ...].
-    scopes: Mapped[list[str]] = mapped_column(
-        JsonType, default=lambda: ["*"], server_default='["*"]'
-    )
+    scopes: Mapped[list[str]] = mapped_column(JsonType, default=lambda: ["*"], server_default='["*"]')
 
 
 class UserSession(CreatedMixin, Base):

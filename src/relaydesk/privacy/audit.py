@@ -153,7 +153,9 @@ async def record(
     is what every action called from both a request and a job means, so callers do not spell it out.
     """
     if action not in ACTIONS:
-        raise UnknownAuditAction(f"audit action {action!r} is not in the catalogue (privacy/audit.py ACTIONS)")
+        raise UnknownAuditAction(
+            f"audit action {action!r} is not in the catalogue (privacy/audit.py ACTIONS)"
+        )
     if actor_kind is None:
         actor_kind = ActorKind.USER if actor_id is not None else ActorKind.SYSTEM
     await _lock_chain(session, workspace_id)

@@ -252,7 +252,9 @@ async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
 
 
 async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await inbox_actions.rotate_secret(s, ctx.workspace.id, _uuid(f), "inbound_secret", actor_id=ctx.info.user.id)
+    await inbox_actions.rotate_secret(
+        s, ctx.workspace.id, _uuid(f), "inbound_secret", actor_id=ctx.info.user.id
+    )
 
 
 async def _people_invite(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:

@@ -109,7 +109,9 @@ async def tokens_revoke(token_id: uuid.UUID, principal: Principal, runtime: Runt
             ).scalar_one_or_none()
             if owner_role == "owner" and principal.role != "owner":
                 raise Forbidden("only an owner can revoke an owner's token")
-            await revoke_api_token(session, principal.workspace_id, token_id, None, actor_id=principal.user_id)
+            await revoke_api_token(
+                session, principal.workspace_id, token_id, None, actor_id=principal.user_id
+            )
         else:
             await revoke_api_token(
                 session, principal.workspace_id, token_id, principal.user_id, actor_id=principal.user_id

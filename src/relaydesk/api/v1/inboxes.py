@@ -149,7 +149,9 @@ async def inboxes_rotate_secret(
 async def inboxes_delete(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
     """Removes the inbox with its conversations and messages; deactivate it instead to keep history."""
     async with runtime.db.write() as session:
-        await inbox_actions.delete_inbox(session, principal.workspace_id, inbox_id, actor_id=principal.user_id)
+        await inbox_actions.delete_inbox(
+            session, principal.workspace_id, inbox_id, actor_id=principal.user_id
+        )
 
 
 SCOPE_FAMILY = "inboxes"  # API token scope family of these routes (auth/scopes.py)
