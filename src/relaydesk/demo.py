@@ -114,8 +114,6 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
             channel_type="api",
             settings={"webhook_url": f"http://127.0.0.1:{runtime.settings.port}{DEMO_INTEGRATOR_PATH}"},
         )
-        await create_inbox(session, ws.id, name="Website chat", channel_type="widget")
-        await create_inbox(session, ws.id, name="support@acme.example", channel_type="email")
         start = utcnow() - dt.timedelta(hours=6)
         for n, (name, email, phone, texts) in enumerate(_CUSTOMERS):
             conv_id = None

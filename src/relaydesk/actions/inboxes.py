@@ -11,10 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.channels.registry import channel, implemented_channels
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
-from relaydesk.models.inboxes import CHANNEL_TYPES, Inbox
+from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import audit, storage
 from relaydesk.realtime.events import emit
 
@@ -41,8 +42,11 @@ async def create_inbox(
     credentials: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
 ) -> Inbox:
-    if channel_type not in CHANNEL_TYPES:
-        raise InvalidInput(f"channel_type must be one of {', '.join(CHANNEL_TYPES)}")
+    if channel(channel_type) is None:
+        names = ", ".join(c.name for c in implemented_channels())
+        raise InvalidInput(
+            f"channel_type {channel_type[:40]!r} is not an implemented channel; use one of: {names}"
+        )
     if not name.strip():
         raise InvalidInput("inbox name is required")
     inbox = Inbox(

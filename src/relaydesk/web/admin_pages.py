@@ -18,17 +18,18 @@ from litestar.response import Redirect
 
 from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.actions import invitations, library, people, webhooks, workspaces
-from relaydesk.api.serializers import iso
 from relaydesk.auth import scopes as token_scopes
+from relaydesk.channels.registry import implemented_channels
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import DomainError, Forbidden, InvalidInput
 from relaydesk.models.conversations import Label
-from relaydesk.models.inboxes import CHANNEL_TYPES, Inbox
+from relaydesk.models.inboxes import Inbox
 from relaydesk.models.library import ATTRIBUTE_TYPES, AttributeDefinition, CannedResponse
 from relaydesk.models.users import ApiToken, Invitation, User
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
 from relaydesk.privacy import storage
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 from relaydesk.web.render import WebContext, check_form, page, web_context
 
@@ -85,7 +86,7 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
             inboxes = await rows(sa.select(Inbox).where(Inbox.workspace_id == ws).order_by(Inbox.name))
             return {
                 "inboxes": [inbox_row(i, runtime.settings.base_url) for i in inboxes],
-                "channel_types": CHANNEL_TYPES,
+                "channel_types": implemented_channels(),
             }
         if section == "people":
             members = (
