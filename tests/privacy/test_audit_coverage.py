@@ -152,7 +152,7 @@ EXERCISES = {
     ("DELETE", "/api/v1/api-tokens/{token_id:uuid}"): _a(
         "DELETE", "/api/v1/api-tokens/{id}", setup=lambda e: e.token()
     ),
-    ("POST", "/api/v1/inboxes"): _a("POST", "/api/v1/inboxes", {"name": "Mail", "channel_type": "email"}),
+    ("POST", "/api/v1/inboxes"): _a("POST", "/api/v1/inboxes", {"name": "Mail", "channel_type": "api"}),
     ("PATCH", "/api/v1/inboxes/{inbox_id:uuid}"): _a(
         "PATCH", "/api/v1/inboxes/{id}", {"is_active": False}, setup=lambda e: e.inbox()
     ),
@@ -207,7 +207,7 @@ EXERCISES = {
     ("DELETE", "/api/v1/ai/intents/{intent_id:uuid}"): _a(
         "DELETE", "/api/v1/ai/intents/{id}", setup=lambda e: e.intent()
     ),
-    ("POST", "/admin/inboxes/create"): _w("/admin/inboxes/create", name="Chat", channel_type="widget"),
+    ("POST", "/admin/inboxes/create"): _w("/admin/inboxes/create", name="Chat", channel_type="api"),
     ("POST", "/admin/inboxes/update"): _w("/admin/inboxes/update", setup=lambda e: e.inbox(), name="Renamed"),
     ("POST", "/admin/inboxes/rotate"): _w("/admin/inboxes/rotate", setup=lambda e: e.inbox()),
     ("POST", "/admin/people/invite"): _w("/admin/people/invite", email="kai@example.com", role="agent"),

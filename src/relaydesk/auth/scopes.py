@@ -23,7 +23,7 @@ WRITE = "write"
 FAMILIES: dict[str, str] = {
     "conversations": "conversations, messages, attachments, message search",
     "contacts": "contacts and their identities",
-    "inboxes": "inboxes and their secrets",
+    "inboxes": "inboxes, their secrets and the channel list",
     "knowledge": "knowledge-base articles and search",
     "webhooks": "outgoing webhook endpoints",
     "audit": "the audit trail",
