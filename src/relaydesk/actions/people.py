@@ -8,12 +8,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions.workspaces import resolve_workspace
 from relaydesk.auth import scopes as token_scopes
 from relaydesk.auth.tokens import new_token, token_hash
 from relaydesk.db.base import utcnow
 from relaydesk.errors import InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User
-from relaydesk.models.workspaces import Membership, Workspace
+from relaydesk.models.workspaces import Membership
 from relaydesk.privacy import audit
 
 
@@ -91,20 +92,25 @@ async def revoke_api_token(
 
 
 async def create_api_token(
-    session: AsyncSession, *, slug: str, email: str, name: str, scopes: list[str] | None = None
+    session: AsyncSession, *, workspace: str, email: str, name: str, scopes: list[str] | None = None
 ) -> str:
-    """`relaydesk token create`: a token for an active member, with `scopes` (default full access)."""
-    row = (
+    """A token for `relaydesk token create`: `workspace` is a slug or a name (`resolve_workspace`), with
+    `scopes` (default full access)."""
+    ws = await resolve_workspace(session, workspace)
+    email = email.strip().lower()
+    user_id = (await session.execute(sa.select(User.id).where(User.email == email))).scalar_one_or_none()
+    if user_id is None:
+        raise NotFound(f"no user with the e-mail address {email}")
+    active = (
         await session.execute(
-            sa.select(Membership.workspace_id, Membership.user_id)
-            .join(Workspace, Workspace.id == Membership.workspace_id)
-            .join(User, User.id == Membership.user_id)
-            .where(
-                Workspace.slug == slug, User.email == email.strip().lower(), Membership.is_active.is_(True)
+            sa.select(Membership.id).where(
+                Membership.workspace_id == ws.id,
+                Membership.user_id == user_id,
+                Membership.is_active.is_(True),
             )
         )
     ).first()
-    if row is None:
-        raise NotFound(f"{email} is not an active member of workspace {slug}")
-    _, raw = await issue_api_token(session, row.workspace_id, row.user_id, name, scopes=scopes)
+    if active is None:
+        raise NotFound(f"{email} is not an active member of workspace {ws.slug}")
+    _, raw = await issue_api_token(session, ws.id, user_id, name, scopes=scopes)
     return raw

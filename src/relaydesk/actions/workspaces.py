@@ -50,6 +50,32 @@ async def create_workspace(
     return workspace
 
 
+async def resolve_workspace(session: AsyncSession, ref: str) -> Workspace:
+    """The workspace an operator names by slug or by name (case-insensitive), for every CLI `--workspace`.
+
+    A slug wins over a name; a name shared by several workspaces is refused with their slugs, so a
+    command never acts on a guess."""
+    ref = ref.strip()
+    by_slug = (await session.execute(sa.select(Workspace).where(Workspace.slug == ref))).scalar_one_or_none()
+    if by_slug is not None:
+        return by_slug
+    named = list(
+        (
+            await session.execute(
+                sa.select(Workspace)
+                .where(sa.func.lower(Workspace.name) == ref.lower())
+                .order_by(Workspace.slug)
+            )
+        ).scalars()
+    )
+    if len(named) > 1:
+        slugs = ", ".join(w.slug for w in named)
+        raise Conflict(f"several workspaces are named {ref!r}; give the slug: {slugs}")
+    if not named:
+        raise NotFound(f"no workspace with the slug or name {ref!r}")
+    return named[0]
+
+
 async def create_user(session: AsyncSession, email: str, name: str, password: str | None) -> User:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:

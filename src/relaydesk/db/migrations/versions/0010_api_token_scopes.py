@@ -1,7 +1,7 @@
 """api token scopes: what each token may do, per resource family
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04
 
 `api_tokens.scopes` is a JSON list (relaydesk/auth/scopes.py): `["*"]` full access, `["*:read"]`
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
