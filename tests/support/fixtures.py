@@ -80,6 +80,17 @@ def cheap_password_hashing() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_event_matches_the_catalogue() -> Iterator[None]:
+    """Every event emitted anywhere in the suite is validated against its schema in
+    realtime/catalogue.py: an action that emits an unknown type or a payload that drifted fails its test."""
+    from relaydesk.realtime import events
+
+    events.check_payloads(True)
+    yield
+    events.check_payloads(False)
+
+
 @pytest.fixture(scope="session")
 def master_key() -> str:
     return generate_master_key()

@@ -17,6 +17,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import audit, storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 
@@ -72,9 +73,7 @@ async def create_inbox(
         target_id=inbox.id,
         metadata={"channel_type": channel_type, "credentials_given": sorted(credentials or {})},
     )
-    await emit(
-        session, workspace_id, "inbox.created", {"inbox_id": str(inbox.id), "channel_type": channel_type}
-    )
+    await emit(session, workspace_id, events.inbox_created(inbox.id, channel_type))
     return inbox
 
 
@@ -108,7 +107,7 @@ async def update_inbox(
         target_id=inbox.id,
         metadata={"keys": changed + [f"settings.{k}" for k in sorted(settings or {})]},
     )
-    await emit(session, workspace_id, "inbox.updated", {"inbox_id": str(inbox.id)})
+    await emit(session, workspace_id, events.inbox_updated(inbox.id))
     return inbox
 
 
@@ -192,4 +191,4 @@ async def delete_inbox(
         metadata={"channel_type": inbox.channel_type},
     )
     await session.delete(inbox)
-    await emit(session, workspace_id, "inbox.deleted", {"inbox_id": str(inbox_id)})
+    await emit(session, workspace_id, events.inbox_deleted(inbox_id))

@@ -15,6 +15,7 @@ from relaydesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User, UserSession
 from relaydesk.models.workspaces import ROLES, Membership, Workspace
 from relaydesk.privacy import audit
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$")
@@ -114,7 +115,7 @@ async def add_member(
     session.add(membership)
     await session.flush()
     await _audit_member(session, membership, "member.added", actor_id, {"role": role})
-    await emit(session, workspace_id, "member.added", {"user_id": str(user_id), "role": role})
+    await emit(session, workspace_id, events.member_added(user_id, role))
     return membership
 
 
@@ -171,7 +172,7 @@ async def change_role(
         raise Conflict("a workspace keeps at least one owner")
     previous, membership.role = membership.role, role
     await _audit_member(session, membership, "member.role_changed", actor_id, {"from": previous, "to": role})
-    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "role": role})
+    await emit(session, workspace_id, events.member_updated(membership.user_id, role=role))
     return membership
 
 
@@ -208,7 +209,7 @@ async def deactivate_member(
         )
     )
     await _audit_member(session, membership, "member.deactivated", actor_id)
-    await emit(session, workspace_id, "member.deactivated", {"user_id": str(membership.user_id)})
+    await emit(session, workspace_id, events.member_deactivated(membership.user_id))
     return membership
 
 
@@ -223,7 +224,7 @@ async def reactivate_member(
     membership.is_active = True
     membership.deactivated_at = None
     await _audit_member(session, membership, "member.reactivated", actor_id)
-    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "active": True})
+    await emit(session, workspace_id, events.member_updated(membership.user_id, active=True))
     return membership
 
 
@@ -256,7 +257,7 @@ async def update_workspace(
         target_id=workspace_id,
         metadata={"keys": changed},
     )
-    await emit(session, workspace_id, "workspace.updated", {"workspace_id": str(workspace_id)})
+    await emit(session, workspace_id, events.workspace_updated(workspace_id))
     return workspace
 
 
