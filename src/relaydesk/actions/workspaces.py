@@ -26,7 +26,9 @@ def slugify(name: str) -> str:
     return slug if len(slug) >= 3 else f"ws-{uuid.uuid4().hex[:8]}"
 
 
-async def create_workspace(session: AsyncSession, name: str, slug: str | None = None) -> Workspace:
+async def create_workspace(
+    session: AsyncSession, name: str, slug: str | None = None, *, actor_id: uuid.UUID | None = None
+) -> Workspace:
     name = name.strip()
     if not name:
         raise InvalidInput("workspace name is required")
@@ -38,6 +40,14 @@ async def create_workspace(session: AsyncSession, name: str, slug: str | None = 
     workspace = Workspace(name=name, slug=slug, settings={})
     session.add(workspace)
     await session.flush()
+    await audit.record(
+        session,
+        workspace.id,
+        "workspace.created",
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace.id,
+    )
     return workspace
 
 
@@ -82,8 +92,14 @@ async def create_user(session: AsyncSession, email: str, name: str, password: st
 
 
 async def add_member(
-    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    actor_id: uuid.UUID | None = None,
 ) -> Membership:
+    """Make `user_id` a member with `role`; audited as `member.added` (system actor for `createadmin`)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     existing = (
@@ -98,6 +114,7 @@ async def add_member(
     membership = Membership(workspace_id=workspace_id, user_id=user_id, role=role)
     session.add(membership)
     await session.flush()
+    await _audit_member(session, membership, "member.added", actor_id, {"role": role})
     await emit(session, workspace_id, events.member_added(user_id, role))
     return membership
 
@@ -217,8 +234,11 @@ async def update_workspace(
     *,
     name: str | None = None,
     settings: dict[str, object] | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> Workspace:
-    """Rename and/or merge settings (a key set to None is removed, falling back to its default)."""
+    """Rename and/or merge settings (a key set to None is removed, falling back to its default).
+    Audited as `workspace.settings_changed` with the names of what changed (the 2FA requirement and
+    private webhook targets are security settings)."""
     workspace = await get_scoped_workspace(session, workspace_id)
     if name is not None:
         if not name.strip() or len(name) > 200:
@@ -227,6 +247,16 @@ async def update_workspace(
     if settings:
         merged = {**workspace.settings, **settings}
         workspace.settings = {k: v for k, v in merged.items() if v is not None}
+    changed = (["name"] if name is not None else []) + sorted(settings or {})
+    await audit.record(
+        session,
+        workspace_id,
+        "workspace.settings_changed",
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace_id,
+        metadata={"keys": changed},
+    )
     await emit(session, workspace_id, events.workspace_updated(workspace_id))
     return workspace
 

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from relaydesk import __version__
 from relaydesk.api.v1 import ROUTE_HANDLERS as API_HANDLERS
+from relaydesk.auth.guards import requires_token_scope
 from relaydesk.auth.middleware import AuthMiddleware
 from relaydesk.auth.principal import Principal
 from relaydesk.config import Settings, load_settings
@@ -69,6 +70,8 @@ def create_app(
         route_handlers=API_HANDLERS,
         middleware=[DefineMiddleware(AuthMiddleware, exclude=[OPENAPI_PATH]), TenantScopeMiddleware()],
         dependencies={"principal": Provide(provide_principal)},
+        # One scope check for every API route (API tokens only; sessions keep their role rules).
+        guards=[requires_token_scope],
     )
     route_handlers: list = [health, receive_webhook, api, swagger_assets(OPENAPI_PATH)]
     if settings.demo:

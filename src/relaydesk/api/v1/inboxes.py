@@ -112,6 +112,7 @@ async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runti
             channel_type=data.channel_type,
             settings=data.settings,
             credentials=data.credentials,
+            actor_id=principal.user_id,
         )
         return _json(inbox, principal, runtime)
 
@@ -124,7 +125,9 @@ async def inboxes_update(
     if "settings" in fields:
         _check_size(fields["settings"], "settings")
     async with runtime.db.write() as session:
-        inbox = await inbox_actions.update_inbox(session, principal.workspace_id, inbox_id, **fields)
+        inbox = await inbox_actions.update_inbox(
+            session, principal.workspace_id, inbox_id, **fields, actor_id=principal.user_id
+        )
         if "settings" in fields:
             _check_size(inbox.settings, "settings")
         return _json(inbox, principal, runtime)
@@ -146,7 +149,10 @@ async def inboxes_rotate_secret(
 async def inboxes_delete(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
     """Removes the inbox with its conversations and messages; deactivate it instead to keep history."""
     async with runtime.db.write() as session:
-        await inbox_actions.delete_inbox(session, principal.workspace_id, inbox_id)
+        await inbox_actions.delete_inbox(
+            session, principal.workspace_id, inbox_id, actor_id=principal.user_id
+        )
 
 
+SCOPE_FAMILY = "inboxes"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [inboxes_index, inboxes_show, inboxes_create, inboxes_update, inboxes_rotate_secret, inboxes_delete]
