@@ -209,7 +209,10 @@ EXERCISES = {
     ),
     ("POST", "/admin/inboxes/create"): _w("/admin/inboxes/create", name="Chat", channel_type="api"),
     ("POST", "/admin/inboxes/update"): _w("/admin/inboxes/update", setup=lambda e: e.inbox(), name="Renamed"),
-    ("POST", "/admin/inboxes/rotate"): _w("/admin/inboxes/rotate", setup=lambda e: e.inbox()),
+    ("POST", "/admin/inboxes/rotate"): _w(
+        "/admin/inboxes/rotate", setup=lambda e: e.inbox(), which="outbound_secret"
+    ),
+    ("POST", "/admin/inboxes/reveal"): _w("/admin/inboxes/reveal", setup=lambda e: e.inbox()),
     ("POST", "/admin/people/invite"): _w("/admin/people/invite", email="kai@example.com", role="agent"),
     ("POST", "/admin/people/revoke"): _w("/admin/people/revoke", setup=_invitation_id),
     ("POST", "/admin/people/role"): _w("/admin/people/role", setup=lambda e: e.member(), role="admin"),
