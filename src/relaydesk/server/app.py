@@ -24,6 +24,7 @@ from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.api_docs import SelfHostedSwagger, swagger_assets
 from relaydesk.server.errors import EXCEPTION_HANDLERS
 from relaydesk.server.headers import add_security_headers
+from relaydesk.server.openapi_errors import document_real_errors
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def create_app(
         ),
         debug=False,
     )
+    document_real_errors(app)
     app.state.runtime = runtime
     return app
 
