@@ -45,6 +45,11 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Throttled(DomainError):
     status = 429
     code = "throttled"

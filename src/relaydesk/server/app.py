@@ -24,6 +24,7 @@ from relaydesk.inbound.webhook import receive_webhook
 from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.errors import EXCEPTION_HANDLERS
 from relaydesk.server.headers import SecurityHeadersMiddleware
+from relaydesk.server.input_guards import InputGuardMiddleware
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def create_app(
         route_handlers=route_handlers,
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[TenantBoundaryMiddleware(), SecurityHeadersMiddleware()],
+        middleware=[TenantBoundaryMiddleware(), SecurityHeadersMiddleware(), InputGuardMiddleware()],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
