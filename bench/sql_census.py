@@ -75,7 +75,7 @@ async def run(args: argparse.Namespace) -> None:
         load_settings(environ={}, database_url=url, master_key=master_key, inprocess_worker=False)
     )
     await runtime.start(with_dispatcher=False)
-    runtime.dispatcher = Dispatcher(runtime, concurrency=args.batch)
+    runtime.dispatcher = Dispatcher(runtime.services, concurrency=args.batch)
     census = Census()
     for engine in {id(e): e for e in (runtime.db.write_engine, runtime.db.read_engine)}.values():
         census.attach(engine)

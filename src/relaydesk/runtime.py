@@ -1,7 +1,8 @@
 """The process-wide objects every entry point needs: settings, database, bus, dispatcher, HTTP client.
 
 `serve`, `worker` and the tests build one Runtime; actions receive sessions, not the runtime, so they stay
-pure database work, while job handlers and web handlers reach the runtime for I/O.
+pure database work. Web handlers reach the runtime for I/O; job handlers get only its `services`
+(jobs/services.py), so nothing below this module depends on it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.config import Settings
@@ -17,7 +17,7 @@ from relaydesk.db.engine import Database
 from relaydesk.inbound.intake import Intake
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.jobs.outbox import took_jobs
-from relaydesk.jobs.registry import load_handlers
+from relaydesk.jobs.services import Services
 from relaydesk.outbound.ssrf import make_clients
 from relaydesk.privacy import storage
 from relaydesk.realtime.bus import Bus, make_bus
@@ -32,10 +32,8 @@ class Runtime:
     settings: Settings
     db: Database
     bus: Bus
-    # `http` refuses private and loopback destinations (SSRF guard); `http_unrestricted` serves only
-    # workspaces that explicitly allow private webhook targets.
-    http: httpx.AsyncClient
-    http_unrestricted: httpx.AsyncClient
+    # What job handlers may use (database, settings, outbound HTTP clients by purpose).
+    services: Services
     dispatcher: Dispatcher | None = None
     intake: Intake = field(init=False)
 
@@ -54,7 +52,7 @@ class Runtime:
     async def start(self, *, with_dispatcher: bool) -> None:
         await self.bus.start()
         if with_dispatcher:
-            self.dispatcher = Dispatcher(self)
+            self.dispatcher = Dispatcher(self.services)
             await self.dispatcher.start()
             self.intake.attach(self.dispatcher)
 
@@ -64,21 +62,21 @@ class Runtime:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.bus.stop()
-        await self.http.aclose()
-        await self.http_unrestricted.aclose()
+        await self.services.aclose()
         await self.db.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    load_handlers()
+    import relaydesk.jobs.handlers  # noqa: F401  (registers every job handler and start hook)
+
     storage.configure(load_master_keys(settings))
     guarded, unrestricted = make_clients(settings.http_timeout_seconds)
+    db = Database(settings.database_url)
     runtime = Runtime(
         settings=settings,
-        db=Database(settings.database_url),
+        db=db,
         bus=make_bus(settings.redis_url),
-        http=guarded,
-        http_unrestricted=unrestricted,
+        services=Services(settings=settings, db=db, guarded=guarded, unrestricted=unrestricted),
     )
     runtime.db.on_commit(runtime._after_commit)
     return runtime

@@ -12,10 +12,10 @@ from relaydesk.jobs.dispatcher import Dispatcher
 async def _started(runtime, monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     calls: list[str] = []
     monkeypatch.setattr(relaydesk.ai, "warm_up", lambda: calls.append("warm_up"))
-    dispatcher = Dispatcher(runtime, worker_id="warm-up-check")
+    dispatcher = Dispatcher(runtime.services, worker_id="warm-up-check")
     await dispatcher.start()
-    assert dispatcher._warm is not None
-    await asyncio.wait_for(asyncio.shield(dispatcher._warm), timeout=10)
+    assert dispatcher.start_tasks  # the AI warm-up is a start hook (jobs/handlers/ai.py)
+    await asyncio.wait_for(asyncio.shield(asyncio.gather(*dispatcher.start_tasks)), timeout=10)
     await dispatcher.stop()
     return calls
 
@@ -45,9 +45,9 @@ async def test_a_failing_warm_up_never_stops_the_dispatcher(runtime, make_worksp
         raise RuntimeError("model file missing")
 
     monkeypatch.setattr(relaydesk.ai, "warm_up", broken)
-    dispatcher = Dispatcher(runtime, worker_id="warm-up-broken")
+    dispatcher = Dispatcher(runtime.services, worker_id="warm-up-broken")
     await dispatcher.start()
-    assert dispatcher._warm is not None
-    await asyncio.wait_for(asyncio.shield(dispatcher._warm), timeout=10)  # logged, not raised
+    assert dispatcher.start_tasks
+    await asyncio.wait_for(asyncio.shield(asyncio.gather(*dispatcher.start_tasks)), timeout=10)  # logged
     assert dispatcher._task is not None and not dispatcher._task.done()
     await dispatcher.stop()

@@ -62,7 +62,7 @@ async def live_server(runtime) -> AsyncIterator[str]:  # type: ignore[no-untyped
     server = Loopback(app, ws="websockets-sansio")
     port = await server.start()
     previous = runtime.dispatcher
-    dispatcher = Dispatcher(runtime, concurrency=4, poll_interval=0.5)
+    dispatcher = Dispatcher(runtime.services, concurrency=4, poll_interval=0.5)
     runtime.dispatcher = dispatcher
     await dispatcher.start()
     try:

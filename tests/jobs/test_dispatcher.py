@@ -166,10 +166,10 @@ async def test_enqueue_is_part_of_the_transaction(runtime):
 async def test_lapsed_lease_is_taken_over_and_the_old_owner_cannot_finish_it(runtime):
     """A worker that claimed a job and died (or stalled past its lease) loses it; its late write is void."""
     job_id, token = await _add(runtime, "test.flaky")
-    crashed = Dispatcher(runtime, worker_id="crashed-worker")
+    crashed = Dispatcher(runtime.services, worker_id="crashed-worker")
     (claimed,) = await crashed.claim(10)
     assert (claimed.state, claimed.locked_by, claimed.attempts) == ("running", "crashed-worker", 1)
-    survivor = Dispatcher(runtime, worker_id="survivor")
+    survivor = Dispatcher(runtime.services, worker_id="survivor")
     assert await survivor.claim(10) == []  # the lease still holds
     async with runtime.db.write() as session:  # let the lease lapse
         await session.execute(
@@ -188,7 +188,7 @@ async def test_lapsed_lease_is_taken_over_and_the_old_owner_cannot_finish_it(run
 async def test_job_abandoned_too_often_is_dead_lettered(runtime):
     job_id, token = await _add(runtime, "test.flaky", max_attempts=2)
     for n in range(2):
-        (job,) = await Dispatcher(runtime, worker_id=f"doomed-{n}").claim(1)
+        (job,) = await Dispatcher(runtime.services, worker_id=f"doomed-{n}").claim(1)
         async with runtime.db.write() as session:
             await session.execute(
                 sa.update(Job).where(Job.id == job_id).values(locked_until=utcnow() - dt.timedelta(seconds=1))
@@ -203,11 +203,11 @@ async def test_running_jobs_have_their_lease_renewed(runtime):
     """A job longer than the lease keeps it while its worker lives: nobody else starts it meanwhile."""
     original = runtime.settings
     runtime.settings = original.replace(job_lease_seconds=1.5)
-    worker = Dispatcher(runtime, worker_id="long-runner", poll_interval=0.05)
+    worker = Dispatcher(runtime.services, worker_id="long-runner", poll_interval=0.05)
     try:
         job_id, token = await _add(runtime, "test.slow", seconds=2.5)
         await worker.start()
-        rival = Dispatcher(runtime, worker_id="rival")
+        rival = Dispatcher(runtime.services, worker_id="rival")
         leases = []
         for _ in range(10):
             await asyncio.sleep(0.2)
@@ -236,8 +236,8 @@ async def _until_done_by(runtime, job_id: uuid.UUID, timeout: float) -> Job:
 def test_coalescing_groups_are_cut_at_the_kinds_limit_of_work():
     """`inbound.process` jobs weigh their events: a group holds at most BATCH_EVENTS of them (its
     transaction holds SQLite's writer), a heavier single job still runs, alone; workspaces never mix."""
+    from relaydesk.inbound.handover import BATCH_EVENTS
     from relaydesk.jobs.dispatcher import coalesce
-    from relaydesk.jobs.handlers.inbound import BATCH_EVENTS
 
     ws_a, ws_b = uuid.uuid4(), uuid.uuid4()
 

@@ -17,7 +17,9 @@ async def test_refresh_statistics_fills_sqlite_stat1(runtime, make_workspace):  
     async with runtime.db.write() as session:
         await session.execute(sa.text("DROP TABLE IF EXISTS sqlite_stat1"))
     assert "db.refresh_statistics" in periodic_jobs()
-    await refresh_statistics(JobContext(runtime=runtime, job=Job(kind="db.refresh_statistics", payload={})))
+    await refresh_statistics(
+        JobContext(services=runtime.services, job=Job(kind="db.refresh_statistics", payload={}))
+    )
     async with runtime.db.read() as session:
         tables = set((await session.execute(sa.text("SELECT tbl FROM sqlite_stat1"))).scalars())
     assert {"workspaces", "users", "memberships", "inboxes"} <= tables

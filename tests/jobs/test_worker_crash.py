@@ -96,7 +96,7 @@ CLAIM_AND_HANG = textwrap.dedent(
 
     async def main():
         runtime = build_runtime(load_settings())
-        jobs = await Dispatcher(runtime, worker_id="claimed-then-killed").claim(100)
+        jobs = await Dispatcher(runtime.services, worker_id="claimed-then-killed").claim(100)
         print(len(jobs), flush=True)
         await asyncio.sleep(3600)  # claimed, never started: the test kills us here
 

@@ -146,7 +146,10 @@ async def test_redirects_are_not_followed(client, runtime, make_workspace, run_j
         assert len(receiver.received) == 1 and target.received == []
     finally:
         await target.stop()
-    assert runtime.http.follow_redirects is False and runtime.http_unrestricted.follow_redirects is False
+    assert (
+        runtime.services.guarded.follow_redirects is False
+        and runtime.services.unrestricted.follow_redirects is False
+    )
 
 
 async def test_a_redirect_hop_to_a_private_address_is_blocked_at_connect(receiver, monkeypatch, dialled):

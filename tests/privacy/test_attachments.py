@@ -225,7 +225,7 @@ async def legacy_rows(runtime):  # type: ignore[no-untyped-def]
 
 async def _run_job(runtime, **payload) -> None:  # type: ignore[no-untyped-def]
     await seal_attachment_metadata(
-        JobContext(runtime=runtime, job=Job(kind=SEAL_METADATA_JOB, payload=payload))
+        JobContext(services=runtime.services, job=Job(kind=SEAL_METADATA_JOB, payload=payload))
     )
 
 

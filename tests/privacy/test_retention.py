@@ -40,7 +40,7 @@ async def _history(runtime, workspace_id, ages_in_days: list[int]) -> None:  # t
 
 
 async def _run_periodic(runtime, fn) -> None:  # type: ignore[no-untyped-def]
-    await fn(JobContext(runtime=runtime, job=Job(kind="periodic", payload={})))
+    await fn(JobContext(services=runtime.services, job=Job(kind="periodic", payload={})))
 
 
 async def _cli(settings, monkeypatch, *args):  # type: ignore[no-untyped-def]

@@ -18,13 +18,13 @@ from relaydesk.actions.conversations import assign, change_status, create_conver
 from relaydesk.actions.incoming import receive_incoming
 from relaydesk.actions.library import create_label
 from relaydesk.actions.messages import post_message
-from relaydesk.api.pagination import encode_cursor
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow
 from relaydesk.errors import InvalidInput
 from relaydesk.models.conversations import Conversation, ConversationLabel
 from relaydesk.models.inboxes import Inbox
 from relaydesk.queries.conversations import ConversationFilter, list_conversations
+from relaydesk.queries.pagination import encode_cursor
 
 COUNT = 24
 PAGE = 3

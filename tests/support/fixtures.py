@@ -103,7 +103,7 @@ def settings(database_url: str, master_key: str) -> Settings:
 async def session_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
     await runtime.start(with_dispatcher=False)
-    runtime.dispatcher = Dispatcher(runtime, concurrency=4)
+    runtime.dispatcher = Dispatcher(runtime.services, concurrency=4)
     yield runtime
     await runtime.stop()
 

@@ -83,7 +83,7 @@ def worker(concurrency: int) -> None:
     async def run() -> None:
         runtime = build_runtime(settings)
         await runtime.start(with_dispatcher=False)
-        runtime.dispatcher = Dispatcher(runtime, concurrency=concurrency, poll_interval=0.5)
+        runtime.dispatcher = Dispatcher(runtime.services, concurrency=concurrency, poll_interval=0.5)
         await runtime.dispatcher.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

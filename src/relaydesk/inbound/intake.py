@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,15 +33,19 @@ from relaydesk.db.base import utcnow
 from relaydesk.db.engine import Database
 from relaydesk.db.ids import uuid7
 from relaydesk.db.statements import insert_ignoring_conflicts
-from relaydesk.jobs.handlers.inbound import BATCH_EVENTS, PREPARED, Prepared
+from relaydesk.inbound.handover import (
+    BATCH_EVENTS,
+    PROCESS_KIND,
+    Prepared,
+    Taker,
+    attach_prepared,
+    job_payload,
+)
 from relaydesk.jobs.outbox import WAKE_KEY
 from relaydesk.models.inbound import InboundEvent
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.jobs import Job
 from relaydesk.privacy import storage
-
-if TYPE_CHECKING:
-    from relaydesk.jobs.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +133,7 @@ class Intake:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.inboxes = InboxCache()
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Taker | None = None
         self._insert: sa.Insert | None = None
 
     async def submit(self, arrival: Arrival) -> Outcome:
@@ -178,7 +182,7 @@ class Intake:
                 if not future.done():  # the client may have gone away; the event is stored anyway
                     future.set_result(outcome)
 
-    def attach(self, dispatcher: Dispatcher | None) -> None:
+    def attach(self, dispatcher: Taker | None) -> None:
         """With a dispatcher in this process, batches are handed to it already claimed (no claim
         transaction, no polling delay); without one, their jobs wait for any worker."""
         self.dispatcher = dispatcher
@@ -215,8 +219,8 @@ class Intake:
                 {
                     "id": uuid7(),
                     "workspace_id": workspace_id,
-                    "kind": "inbound.process",
-                    "payload": {"inbound_event_ids": ids},
+                    "kind": PROCESS_KIND,
+                    "payload": job_payload(ids),
                     "idempotency_key": None,
                     "max_attempts": None,
                     "run_at": now,
@@ -251,7 +255,7 @@ class Intake:
                     carried[row["id"]] = Prepared(
                         row["id"], row["inbox_id"], row["workspace_id"], row["channel_type"], arrival.parsed
                     )
-                setattr(obj, PREPARED, carried)
+                attach_prepared(obj, carried)
                 handed.append(obj)
             dispatcher.adopt(handed)
         return outcomes

@@ -39,15 +39,17 @@ from relaydesk.jobs.registry import (
     LeaseLost,
     PermanentError,
     RetryLater,
+    StartHook,
     coalesces,
     coalescing,
     get_handler,
     periodic_jobs,
+    start_hooks,
 )
 from relaydesk.models.jobs import Job
 
 if TYPE_CHECKING:
-    from relaydesk.runtime import Runtime
+    from relaydesk.jobs.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +116,13 @@ def coalesce(jobs: list[Job]) -> list[list[Job]]:
 class Dispatcher:
     def __init__(
         self,
-        runtime: Runtime,
+        services: Services,
         *,
         concurrency: int = 8,
         poll_interval: float = 1.0,
         worker_id: str | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.services = services
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -130,7 +132,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
-        self._warm: asyncio.Task[None] | None = None
+        self.start_tasks: list[asyncio.Task[None]] = []
         self._periodic_seen: dict[str, str] = {}
         self._adopted: list[Job] = []
         self._busy: set[tuple[str, uuid.UUID | None]] = set()
@@ -141,29 +143,21 @@ class Dispatcher:
         self._task = asyncio.create_task(self.run(), name="job-dispatcher")
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="job-leases")
         self._scheduler = asyncio.create_task(self._schedule_periodic(), name="job-scheduler")
-        self._warm = asyncio.create_task(self._warm_up_ai(), name="ai-warm-up")
+        self.start_tasks = [
+            asyncio.create_task(self._run_start_hook(hook), name=f"start-{hook.__name__}")
+            for hook in start_hooks()
+        ]
 
-    async def _warm_up_ai(self) -> None:
-        """Load the AI models in the background when some inbox uses them, so the first customer
-        message after a (re)start does not wait ~1-2 s for them; a deployment without AI loads nothing
-        (the models take ~375 MB). Best effort: a failure here only means the first message loads them."""
+    async def _run_start_hook(self, hook: StartHook) -> None:
         try:
-            from relaydesk.actions import ai as ai_actions
-
-            async with self.runtime.db.read() as session:
-                wanted = await ai_actions.in_use(session)
-            if wanted:
-                from relaydesk.ai import warm_up
-
-                await asyncio.to_thread(warm_up)
-                log.info("AI models loaded")
+            await hook(self.services)
         except Exception:
-            log.warning("warming up the AI models failed; the first message will load them", exc_info=True)
+            log.warning("start hook %s failed", hook.__name__, exc_info=True)
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in (self._task, self._heartbeat, self._scheduler, self._warm):
+        for task in (self._task, self._heartbeat, self._scheduler, *self.start_tasks):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -221,7 +215,7 @@ class Dispatcher:
 
     @property
     def lease_seconds(self) -> float:
-        return float(self.runtime.settings.job_lease_seconds)
+        return float(self.services.settings.job_lease_seconds)
 
     def adopt(self, jobs: list[Job]) -> None:
         """Run jobs that a committed transaction of this process inserted already claimed by this worker
@@ -263,11 +257,11 @@ class Dispatcher:
 
     async def claim(self, limit: int) -> list[Job]:
         now = utcnow()
-        lease = dt.timedelta(seconds=self.runtime.settings.job_lease_seconds)
-        async with self.runtime.db.write() as session:
+        lease = dt.timedelta(seconds=self.services.settings.job_lease_seconds)
+        async with self.services.db.write() as session:
             conn = await session.connection()
             stmt = _READY.limit(limit)
-            if not self.runtime.db.is_sqlite:
+            if not self.services.db.is_sqlite:
                 stmt = stmt.with_for_update(skip_locked=True)
             ids = list((await conn.execute(stmt, {"now": now})).scalars())
             if not ids:
@@ -284,7 +278,7 @@ class Dispatcher:
             if skip_seen and self._periodic_seen.get(kind) == key:
                 continue  # this process already saw it enqueued for this period
             try:
-                async with self.runtime.db.write() as session:
+                async with self.services.db.write() as session:
                     await enqueue(session, kind, {}, workspace_id=None, idempotency_key=key, max_attempts=3)
                 added += 1
             except IntegrityError:
@@ -301,7 +295,7 @@ class Dispatcher:
             await asyncio.sleep(5.0)
 
     async def _renew_leases(self) -> None:
-        interval = max(0.5, self.runtime.settings.job_lease_seconds / 3)
+        interval = max(0.5, self.services.settings.job_lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
             # Claimed jobs waiting for their turn (adopted, or behind a running group) hold a lease too.
@@ -309,8 +303,8 @@ class Dispatcher:
             if not held:
                 continue
             try:
-                until = utcnow() + dt.timedelta(seconds=self.runtime.settings.job_lease_seconds)
-                async with self.runtime.db.write() as session:
+                until = utcnow() + dt.timedelta(seconds=self.services.settings.job_lease_seconds)
+                async with self.services.db.write() as session:
                     await session.execute(
                         sa.update(_jobs)
                         .where(_jobs.c.id.in_(held), _jobs.c.locked_by == self.worker_id)
@@ -343,7 +337,7 @@ class Dispatcher:
                 runnable.append(job)
         if handler is None or not runnable:
             return
-        ctx = JobContext(self.runtime, runnable[0], batch=runnable if len(runnable) > 1 else [])
+        ctx = JobContext(self.services, runnable[0], batch=runnable if len(runnable) > 1 else [])
         try:
             with _scope_of(ctx.job):
                 await handler(ctx)
@@ -371,7 +365,7 @@ class Dispatcher:
             values["finished_at"] = utcnow()
         if run_at is not None:
             values["run_at"] = run_at
-        async with self.runtime.db.write() as session:
+        async with self.services.db.write() as session:
             result = await session.execute(
                 sa.update(_jobs)
                 .where(_jobs.c.id == job.id, _jobs.c.locked_by == self.worker_id)
@@ -386,7 +380,7 @@ class Dispatcher:
 
     def max_attempts(self, job: Job) -> int:
         """The job's own limit if it was enqueued with one, else the configured `job_max_attempts`."""
-        return job.max_attempts if job.max_attempts is not None else self.runtime.settings.job_max_attempts
+        return job.max_attempts if job.max_attempts is not None else self.services.settings.job_max_attempts
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -400,11 +394,11 @@ class Dispatcher:
             if dead_handler is not None:
                 try:
                     with _scope_of(job):
-                        await dead_handler(JobContext(self.runtime, job))
+                        await dead_handler(JobContext(self.services, job))
                 except Exception:
                     log.exception("dead-letter hook of job %s failed", job.id)
             return
-        settings = self.runtime.settings
+        settings = self.services.settings
         delay = (
             exc.after
             if isinstance(exc, RetryLater)

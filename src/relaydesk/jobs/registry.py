@@ -11,8 +11,8 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from relaydesk.jobs.services import Services
     from relaydesk.models.jobs import Job
-    from relaydesk.runtime import Runtime
 
 
 class LeaseLost(Exception):
@@ -23,9 +23,9 @@ class LeaseLost(Exception):
 class JobContext:
     """What a handler gets. `job` is the job to run; for a kind registered with `coalesce=True`, `jobs`
     holds every job of that kind and workspace claimed together (`job` is the first), for the handler to
-    do in one go."""
+    do in one go. `services` is what the handler may use of the process (jobs/services.py)."""
 
-    runtime: Runtime
+    services: Services
     job: Job
     batch: list[Job] = field(default_factory=list)
     completed: bool = False
@@ -144,6 +144,18 @@ def get_handler(kind: str) -> Handler | None:
     return _handlers.get(kind)
 
 
-def load_handlers() -> None:
-    """Import every module that registers handlers (kept in one list so a worker knows them all)."""
-    import relaydesk.jobs.handlers  # noqa: F401
+StartHook = Callable[["Services"], Awaitable[None]]
+
+_start_hooks: list[StartHook] = []
+
+
+def on_worker_start(fn: StartHook) -> StartHook:
+    """Register work a job process does in the background when its dispatcher starts (loading models
+    before the first job needs them, say). A hook is best effort: the dispatcher runs jobs meanwhile, and
+    a hook that fails is logged, never fatal."""
+    _start_hooks.append(fn)
+    return fn
+
+
+def start_hooks() -> list[StartHook]:
+    return list(_start_hooks)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.api.pagination import decode_cursor, encode_cursor
 from relaydesk.errors import InvalidInput
 from relaydesk.models.audit import AuditEvent
 from relaydesk.privacy.audit_chain import Outcome
+from relaydesk.queries.pagination import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)

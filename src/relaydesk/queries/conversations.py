@@ -16,12 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.api.pagination import decode_cursor, encode_cursor
-from relaydesk.api.serializers import conversation_json
 from relaydesk.errors import InvalidInput, NotFound
 from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import STATUSES, Conversation, ConversationLabel, Label
 from relaydesk.models.messages import Message
+from relaydesk.queries.pagination import decode_cursor, encode_cursor
+from relaydesk.queries.serializers import conversation_json
 
 SORTS = ("last_activity", "waiting", "created")
 

@@ -8,12 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.api.pagination import decode_cursor, encode_cursor
-from relaydesk.api.serializers import message_json
 from relaydesk.errors import InvalidInput, NotFound
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.users import User
+from relaydesk.queries.pagination import decode_cursor, encode_cursor
+from relaydesk.queries.serializers import message_json
 
 
 async def hydrate(session: AsyncSession, messages: list[Message]) -> list[dict[str, Any]]:

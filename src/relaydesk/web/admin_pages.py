@@ -18,7 +18,6 @@ from litestar.response import Redirect
 
 from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.actions import invitations, library, people, webhooks, workspaces
-from relaydesk.api.serializers import iso
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import DomainError, Forbidden, InvalidInput
 from relaydesk.models.conversations import Label
@@ -28,6 +27,7 @@ from relaydesk.models.users import ApiToken, Invitation, User
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
 from relaydesk.privacy import storage
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 from relaydesk.web.render import WebContext, check_form, page, web_context
 

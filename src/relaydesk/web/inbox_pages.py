@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from litestar import Request, Response, get, post
 
 from relaydesk.actions.contacts import update_contact
-from relaydesk.api.serializers import contact_full, conversation_json, iso
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.contacts import Contact, ContactIdentity
@@ -33,6 +32,7 @@ from relaydesk.queries.conversations import (
     labels_for,
     list_conversations,
 )
+from relaydesk.queries.serializers import contact_full, conversation_json, iso
 from relaydesk.runtime import Runtime
 from relaydesk.web.render import WebContext, check_form, page, web_context
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.api.pagination import check_limit, decode_cursor, encode_cursor
 from relaydesk.errors import InvalidInput
+from relaydesk.queries.pagination import check_limit, decode_cursor, encode_cursor
 
 # Query parameters every list accepts; declared once so the OpenAPI schema documents them alike.
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size (1-100)")]

@@ -91,7 +91,7 @@ async def _save(
 async def _probe(principal: Principal, runtime: Runtime, inbox_id: uuid.UUID | None) -> dict[str, Any]:
     async with runtime.db.read() as session:
         effective, api_key = await ai_actions.effective_settings(session, principal.workspace_id, inbox_id)
-    provider = build_provider(effective.values, api_key, embed, runtime.http_unrestricted)
+    provider = build_provider(effective.values, api_key, embed, runtime.services.http_for("ai"))
     result = await provider.probe()
     async with runtime.db.write() as session:
         await ai_actions.record_probe(session, principal.workspace_id, inbox_id, result)

@@ -15,13 +15,13 @@ from litestar import delete, get, post
 from litestar.params import Parameter
 
 from relaydesk.actions.people import issue_api_token, revoke_api_token
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, Name, keyset_page
 from relaydesk.auth.guards import requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.errors import Forbidden, InvalidInput
 from relaydesk.models.users import ApiToken
 from relaydesk.models.workspaces import Membership
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 

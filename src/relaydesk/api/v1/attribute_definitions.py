@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from litestar import delete, get, patch, post
 
 from relaydesk.actions import library
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.library import AttributeDefinition
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,79}$")]

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from litestar import get
 from litestar.params import Parameter
 
-from relaydesk.api.pagination import check_limit
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit
 from relaydesk.auth.guards import requires_admin
 from relaydesk.auth.principal import Principal
 from relaydesk.models.audit import AuditEvent
 from relaydesk.queries.audit import AuditFilters, audit_page
+from relaydesk.queries.pagination import check_limit
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 Filter = Annotated[str | None, Parameter(max_length=80)]

@@ -11,12 +11,12 @@ from litestar import delete, get, patch, post
 from litestar.params import Parameter
 
 from relaydesk.actions import library
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.models.library import CannedResponse
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 ShortCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,80}$")]

@@ -17,8 +17,6 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import contacts as contact_actions
-from relaydesk.api.pagination import check_limit, decode_cursor, encode_cursor
-from relaydesk.api.serializers import contact_full, iso
 from relaydesk.api.v1._common import Cursor, Limit, changes, keyset_page
 from relaydesk.auth.guards import requires_agent
 from relaydesk.auth.principal import Principal
@@ -28,6 +26,8 @@ from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import audit, storage
 from relaydesk.queries.conversations import ConversationFilter, list_conversations
+from relaydesk.queries.pagination import check_limit, decode_cursor, encode_cursor
+from relaydesk.queries.serializers import contact_full, iso
 from relaydesk.runtime import Runtime
 
 ContactName = Annotated[str, msgspec.Meta(max_length=255)]

@@ -11,7 +11,6 @@ from litestar import get, patch, post, put
 from litestar.params import Parameter
 
 from relaydesk.actions import conversations as conv_actions
-from relaydesk.api.pagination import check_limit
 from relaydesk.auth.guards import requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
@@ -19,6 +18,7 @@ from relaydesk.errors import InvalidInput
 from relaydesk.models.contacts import Contact
 from relaydesk.models.inboxes import Inbox
 from relaydesk.queries.conversations import ConversationFilter, get_conversation, list_conversations
+from relaydesk.queries.pagination import check_limit
 from relaydesk.runtime import Runtime
 
 _UNSET: Any = msgspec.UNSET

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from litestar import delete, get, patch, post
 
 from relaydesk.actions import inboxes as inbox_actions
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
@@ -23,6 +22,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import storage
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 ChannelType = Literal["api", "widget", "email", "whatsapp", "messenger", "instagram", "telegram", "sms"]

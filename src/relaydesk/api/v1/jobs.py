@@ -14,12 +14,12 @@ from litestar import get, post
 from litestar.params import Parameter
 
 from relaydesk.actions.jobs import retry_dead_job
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, keyset_page
 from relaydesk.auth.guards import requires_admin
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.models.jobs import Job
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 State = Literal["pending", "running", "done", "dead"]

@@ -19,12 +19,12 @@ from relaydesk.actions import knowledge as kb
 from relaydesk.ai.agent.understanding import embed
 from relaydesk.ai.knowledge.importers import parse_import
 from relaydesk.ai.knowledge.retrieval import retrieve
-from relaydesk.api.pagination import check_limit, decode_cursor, encode_cursor
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
+from relaydesk.queries.pagination import check_limit, decode_cursor, encode_cursor
 from relaydesk.runtime import Runtime
 
 

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from litestar import delete, get, patch, post
 
 from relaydesk.actions import library
-from relaydesk.api.serializers import label_json
 from relaydesk.api.v1._common import Cursor, Limit, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.models.conversations import Label
+from relaydesk.queries.serializers import label_json
 from relaydesk.runtime import Runtime
 
 LabelName = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]

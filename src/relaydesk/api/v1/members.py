@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import invitations
 from relaydesk.actions import workspaces as ws_actions
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
@@ -26,6 +25,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import Forbidden, NotFound
 from relaydesk.models.users import Invitation, User
 from relaydesk.models.workspaces import Membership
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 Role = Literal["owner", "admin", "agent"]

@@ -11,12 +11,12 @@ from litestar import delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import library
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.models.workspaces import Team, TeamMember
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 Description = Annotated[str, msgspec.Meta(max_length=1000)]

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from litestar import delete, get, patch, post
 
 from relaydesk.actions import webhooks as hook_actions
-from relaydesk.api.serializers import iso
 from relaydesk.api.v1._common import Cursor, Limit, changes, keyset_page
 from relaydesk.auth.guards import requires_admin
 from relaydesk.auth.principal import Principal
 from relaydesk.db.scoping import get_scoped
 from relaydesk.models.webhooks import WebhookEndpoint
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]

@@ -9,11 +9,11 @@ from litestar import get, patch
 
 from relaydesk.actions.retention import AUDIT_RETENTION_SETTING, RAW_BODY_RETENTION_SETTING, retention_days
 from relaydesk.actions.workspaces import get_scoped_workspace, update_workspace
-from relaydesk.api.serializers import iso
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.errors import InvalidInput
 from relaydesk.models.workspaces import ROLES, Workspace
+from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 DEFAULT_REPLY_WINDOW_HOURS = 24

@@ -15,12 +15,14 @@ follows the same shape: take the version and the intents, fit in a worker thread
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk import ai as ai_models
 from relaydesk.actions import ai as ai_actions
 from relaydesk.actions import ai_intents
 from relaydesk.ai.agent import understanding, workspace_intents
@@ -31,12 +33,15 @@ from relaydesk.ai.knowledge.retrieval import retrieve
 from relaydesk.ai.providers.factory import build_provider
 from relaydesk.ai.providers.local import LocalProvider
 from relaydesk.errors import Conflict
-from relaydesk.jobs.registry import JobContext, handler, periodic
+from relaydesk.jobs.registry import JobContext, handler, on_worker_start, periodic
+from relaydesk.jobs.services import Services
 from relaydesk.models.ai import AiConversationState, AiDecision, AiSettings
 from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.messages import Message
 from relaydesk.privacy import storage
+
+log = logging.getLogger(__name__)
 
 HISTORY = 20
 
@@ -54,7 +59,7 @@ class _Loaded:
 
 async def _load(ctx: JobContext) -> _Loaded | None:
     message_id = uuid.UUID(ctx.payload["message_id"])
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         msg = await session.get(Message, message_id)
         if msg is None or msg.message_type != "incoming":
             return None
@@ -162,10 +167,10 @@ async def on_message(ctx: JobContext) -> None:
     loaded = await _load(ctx)
     if loaded is None or not loaded.text.strip():
         return
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         intent = await workspace_intents.detect(session, loaded.workspace_id, loaded.text)
     if loaded.situation is None:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             conv = await session.get(Conversation, loaded.conversation_id)
             if conv is not None:
                 await ai_actions.apply_triage(session, conv, loaded.message_id, intent, loaded.settings)
@@ -174,14 +179,14 @@ async def on_message(ctx: JobContext) -> None:
     situation.intent = intent
     embed = understanding.embed
     local = LocalProvider(embed)
-    provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.runtime.http_unrestricted)
+    provider = build_provider(loaded.settings.values, loaded.api_key, embed, ctx.services.http_for("ai"))
 
     async def search(query: str):  # type: ignore[no-untyped-def]
-        async with ctx.runtime.db.read() as session:
+        async with ctx.services.db.read() as session:
             return await retrieve(session, loaded.workspace_id, query, embed)
 
     # Finish well inside the job's lease, so a slow endpoint never makes a second worker start the same turn.
-    budget = max(5.0, ctx.runtime.settings.job_lease_seconds * 0.6)
+    budget = max(5.0, ctx.services.settings.job_lease_seconds * 0.6)
     try:
         plan = await asyncio.wait_for(
             decide(situation, search, provider, embed, understanding.sentiment, fallback=local), budget
@@ -193,7 +198,7 @@ async def on_message(ctx: JobContext) -> None:
     if plan.action == "handoff":
         customer = [t.text for t in situation.history if t.role == "customer"] + [situation.text]
         summary = extractive_summary(customer, embed)
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         conv = await session.get(Conversation, loaded.conversation_id)
         if conv is None:
             return
@@ -210,7 +215,7 @@ async def train_intents(ctx: JobContext) -> None:
     On failure the version is marked failed with the error and the job raises, so the dispatcher retries
     it (TRAIN_MAX_ATTEMPTS) and then dead-letters it; the previous ready version serves throughout."""
     workspace_id = uuid.UUID(ctx.payload["workspace_id"])
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         taken = await ai_intents.begin_training(session, workspace_id)
     if taken is None:
         return
@@ -218,10 +223,10 @@ async def train_intents(ctx: JobContext) -> None:
     try:
         blob, evaluation = await asyncio.to_thread(workspace_intents.train, intents)
     except Exception as exc:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             await ai_intents.fail_training(session, workspace_id, model.id, f"{type(exc).__name__}: {exc}")
         raise
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         await ai_intents.finish_training(session, workspace_id, model.id, blob, evaluation)
 
 
@@ -229,7 +234,7 @@ async def train_intents(ctx: JobContext) -> None:
 async def train_intents_dead(ctx: JobContext) -> None:
     """The training was given up (attempts exhausted, or its workers kept dying): say so on the version."""
     workspace_id = uuid.UUID(ctx.payload["workspace_id"])
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         await ai_intents.fail_training(
             session, workspace_id, None, f"gave up after {ctx.job.attempts} attempts: {ctx.job.last_error}"
         )
@@ -243,10 +248,10 @@ async def sync_inbox_flags(ctx: JobContext) -> None:
     triage, the flag was on only with `auto_reply`, so an inbox that classifies without replying needs
     it set once after the upgrade) without a data migration. One short write per workspace with settings;
     nothing is written where the flags are already right."""
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         workspaces = list((await session.execute(sa.select(AiSettings.workspace_id).distinct())).scalars())
     for workspace_id in workspaces:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             await ai_actions.sync_inbox_flags(session, workspace_id)
 
 
@@ -254,7 +259,7 @@ async def sync_inbox_flags(ctx: JobContext) -> None:
 async def probe_providers(ctx: JobContext) -> None:
     """Re-probe every configured OpenAI-compatible endpoint (models, tool calling) so the admin sees a model
     that was unloaded or an endpoint that lost tool calling without waiting for customers to hit it."""
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         rows = (
             await session.execute(sa.select(AiSettings.workspace_id, AiSettings.inbox_id).limit(500))
         ).all()
@@ -264,9 +269,22 @@ async def probe_providers(ctx: JobContext) -> None:
             if settings["enabled"] and settings["provider"] == "openai":
                 targets.append((workspace_id, inbox_id, settings, api_key))
     for workspace_id, inbox_id, settings, api_key in targets:
-        provider = build_provider(
-            settings.values, api_key, understanding.embed, ctx.runtime.http_unrestricted
-        )
+        provider = build_provider(settings.values, api_key, understanding.embed, ctx.services.http_for("ai"))
         result = await provider.probe()
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             await ai_actions.record_probe(session, workspace_id, inbox_id, result)
+
+
+@on_worker_start
+async def warm_up_models(services: Services) -> None:
+    """Load the AI models in the background when some inbox uses them, so the first customer message
+    after a (re)start does not wait ~1-2 s for them; a deployment without AI loads nothing (the models
+    take ~375 MB). Best effort: a failure here only means the first message loads them."""
+    try:
+        async with services.db.read() as session:
+            wanted = await ai_actions.in_use(session)
+        if wanted:
+            await asyncio.to_thread(ai_models.warm_up)
+            log.info("AI models loaded")
+    except Exception:
+        log.warning("warming up the AI models failed; the first message will load them", exc_info=True)

@@ -25,18 +25,18 @@ async def seal_attachment_metadata(ctx: JobContext) -> None:
     """Every workspace with clear attachment metadata, one batch per write transaction (short write locks
     on SQLite, so ingest keeps flowing while a large backlog converts)."""
     batch = int(ctx.payload.get("batch", storage.CLEAR_METADATA_BATCH))
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         workspace_ids = await storage.workspaces_with_clear_attachment_metadata(session)
     for workspace_id in workspace_ids:
         converted = 0
         while True:
-            async with ctx.runtime.db.write() as session:
+            async with ctx.services.db.write() as session:
                 done = await storage.seal_clear_attachment_metadata(session, workspace_id, limit=batch)
             converted += done
             if done < batch:
                 break
         log.info("sealed the metadata of %d attachments in workspace %s", converted, workspace_id)
-    if workspace_ids and ctx.runtime.db.is_sqlite:
+    if workspace_ids and ctx.services.db.is_sqlite:
         await _empty_the_wal(ctx)
 
 
@@ -46,7 +46,7 @@ async def _empty_the_wal(ctx: JobContext) -> None:
     `seal_clear_attachment_metadata`). A concurrent checkpoint (the one `Database` runs after writes) or a
     long reader makes it report busy: retried briefly, then left to the next run (logged)."""
     for attempt in range(TRUNCATE_ATTEMPTS):
-        async with ctx.runtime.db.read_engine.connect() as conn:
+        async with ctx.services.db.read_engine.connect() as conn:
             busy, _log_pages, _moved = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
         if not busy:
             return

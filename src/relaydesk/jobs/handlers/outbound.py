@@ -22,7 +22,7 @@ from relaydesk.privacy import storage
 
 async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage, bool] | None:
     message_id = uuid.UUID(ctx.payload["message_id"])
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         message = await session.get(Message, message_id)
         if message is None or message.status not in ("pending", "failed"):
             return None  # deleted, or already delivered by an earlier attempt
@@ -91,23 +91,23 @@ async def deliver(ctx: JobContext) -> None:
     adapter = adapter_for(inbox.channel_type)
     if adapter is None:
         raise PermanentError(f"no adapter for channel {inbox.channel_type}")
-    http = ctx.runtime.http_unrestricted if allow_private else ctx.runtime.http
+    http = ctx.services.http_for("channel", allow_private=allow_private)
     try:
         result = await adapter.send(http, outbound, storage.read_inbox_credentials(inbox), inbox.settings)
     except PermanentSendError as exc:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             fresh = await session.get(Message, message.id)
             if fresh is not None:
                 await update_delivery(session, fresh, "failed", reason=str(exc))
             await record_inbox_health(session, inbox.id, error=f"delivery refused: {exc}")
         raise PermanentError(str(exc)) from None
     except RetryableSendError as exc:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             await record_inbox_health(session, inbox.id, error=f"delivery failed, will retry: {exc}")
         if exc.retry_after:
             raise RetryLater(str(exc), exc.retry_after) from None
         raise
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         fresh = await session.get(Message, message.id)
         if fresh is not None:
             await update_delivery(
@@ -118,7 +118,7 @@ async def deliver(ctx: JobContext) -> None:
 @handler("outbound.deliver:dead")
 async def delivery_dead(ctx: JobContext) -> None:
     """Retries ran out: the agent sees the message as failed, with the last error as the reason."""
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         message = await session.get(Message, uuid.UUID(ctx.payload["message_id"]))
         if message is not None and message.status == "pending":
             await update_delivery(session, message, "failed", reason=ctx.job.last_error or "delivery failed")

@@ -22,5 +22,5 @@ async def rekey(ctx: JobContext) -> None:
     batch = int(ctx.payload.get("batch", rotation.BATCH))
     more = True
     while more:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             more = await rotation.step(session, workspace_id, target, batch=batch)

@@ -33,7 +33,7 @@ PUMP_EVERY_SECONDS = 2.0
 
 
 def _lease(ctx: JobContext) -> dt.timedelta:
-    return dt.timedelta(seconds=2 * ctx.runtime.settings.http_timeout_seconds + 30)
+    return dt.timedelta(seconds=2 * ctx.services.settings.http_timeout_seconds + 30)
 
 
 def deliver_key(endpoint_id: uuid.UUID, last_seq: int, trigger: uuid.UUID) -> str:
@@ -62,7 +62,7 @@ def webhook_body(event: Event) -> bytes:
 @periodic("webhooks.pump", every_seconds=PUMP_EVERY_SECONDS)
 async def pump(ctx: JobContext) -> None:
     now = utcnow()
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         due = (
             await session.execute(
                 sa.select(WebhookEndpoint.id, WebhookEndpoint.workspace_id, WebhookEndpoint.last_seq)
@@ -104,7 +104,7 @@ async def _post(
 async def deliver(ctx: JobContext) -> None:
     endpoint_id = uuid.UUID(ctx.payload["endpoint_id"])
     lease = _lease(ctx)
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         claimed = await actions.claim_endpoint(session, endpoint_id, lease)
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None or not endpoint.is_active:
@@ -118,7 +118,7 @@ async def deliver(ctx: JobContext) -> None:
         url, types, cursor = endpoint.url, list(endpoint.event_types), endpoint.last_seq
         failures = endpoint.failure_count
     try:
-        async with ctx.runtime.db.read() as session:
+        async with ctx.services.db.read() as session:
             events = list(
                 (
                     await session.execute(
@@ -129,30 +129,30 @@ async def deliver(ctx: JobContext) -> None:
                     )
                 ).scalars()
             )
-        client = ctx.runtime.http_unrestricted if allow_private else ctx.runtime.http
+        client = ctx.services.http_for("webhook", allow_private=allow_private)
         for event in events:
             if not actions.subscribed(types, event.type):
-                async with ctx.runtime.db.write() as session:
+                async with ctx.services.db.write() as session:
                     await actions.advance_endpoint(
                         session, endpoint_id, event.seq, delivered=False, lease=lease
                     )
                 continue
             error = await _post(ctx, client, url, secret, event)
             if error is not None:
-                settings = ctx.runtime.settings
+                settings = ctx.services.settings
                 delay = backoff_seconds(failures + 1, settings.job_backoff_base, settings.job_backoff_max)
-                async with ctx.runtime.db.write() as session:
+                async with ctx.services.db.write() as session:
                     await actions.endpoint_failed(
                         session, endpoint_id, error, retry_in=delay, disable=error == "HTTP 410"
                     )
                 return
-            async with ctx.runtime.db.write() as session:
+            async with ctx.services.db.write() as session:
                 await actions.advance_endpoint(session, endpoint_id, event.seq, delivered=True, lease=lease)
     except BaseException:
-        async with ctx.runtime.db.write() as session:
+        async with ctx.services.db.write() as session:
             await actions.release_endpoint(session, endpoint_id)
         raise
-    async with ctx.runtime.db.write() as session:
+    async with ctx.services.db.write() as session:
         await actions.release_endpoint(session, endpoint_id)
         if len(events) == BATCH:
             # More waiting: continue at once rather than at the next pump.

@@ -88,8 +88,8 @@ async def test_server_errors_are_retried_with_backoff(client, runtime, make_work
 async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, receiver):
     receiver.script = ["hold"]
     ws, conv, msg_id = await _setup(client, make_workspace, run_jobs, receiver)
-    original = runtime.http_unrestricted
-    runtime.http_unrestricted = httpx.AsyncClient(timeout=0.3, follow_redirects=False)
+    original = runtime.services.unrestricted
+    runtime.services.unrestricted = httpx.AsyncClient(timeout=0.3, follow_redirects=False)
     try:
         await run_once(runtime)
         job = await job_for(runtime, "outbound.deliver", msg_id)
@@ -97,8 +97,8 @@ async def test_timeouts_are_retried(client, runtime, make_workspace, run_jobs, r
         receiver.release.set()
         await drain(runtime, _state_is(runtime, msg_id, "done", "dead"))
     finally:
-        await runtime.http_unrestricted.aclose()
-        runtime.http_unrestricted = original
+        await runtime.services.unrestricted.aclose()
+        runtime.services.unrestricted = original
     assert (await job_for(runtime, "outbound.deliver", msg_id)).state == "done"
     assert (await message_json(client, ws, conv, msg_id))["status"] == "sent"
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1

@@ -1,4 +1,5 @@
-"""JSON shapes of the main resources, shared by the API, the web app and realtime hydration.
+"""JSON shapes of the main resources, shared by the API, the web app and realtime hydration (read models
+live in queries/, so the read path never depends on the HTTP layer above it).
 
 Personal fields are read through relaydesk.privacy.storage only.
 """

@@ -1,0 +1,122 @@
+"""Apply stored inbound provider events: parse each (or take the intake's parse), store the messages with
+one `receive_incoming_batch` per inbox, apply delivery receipts, and mark the events processed or failed.
+
+Runs inside the caller's write transaction, like every action; jobs/handlers/inbound.py decides batching
+and retries around it. An event whose inbox or channel is gone, or whose body no longer parses, is marked
+`failed` with the reason and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.actions.inboxes import record_inbox_events
+from relaydesk.actions.incoming import InboxRef, receive_incoming_batch
+from relaydesk.actions.messages import update_delivery
+from relaydesk.channels.base import InvalidPayload, StatusUpdate
+from relaydesk.channels.envelopes import IncomingMessage
+from relaydesk.channels.registry import adapter_for
+from relaydesk.db.base import utcnow
+from relaydesk.inbound.handover import Prepared
+from relaydesk.models.inbound import InboundEvent
+from relaydesk.models.inboxes import Inbox
+from relaydesk.models.messages import Message
+from relaydesk.privacy import storage
+
+log = logging.getLogger(__name__)
+
+_events = InboundEvent.__table__
+_inboxes = Inbox.__table__
+_PENDING_EVENTS = (
+    sa.select(_events)
+    .where(_events.c.id.in_(sa.bindparam("ids", expanding=True)), _events.c.state != "processed")
+    .order_by(_events.c.received_at, _events.c.id)
+)
+_INBOXES = sa.select(_inboxes.c.id, _inboxes.c.workspace_id, _inboxes.c.settings).where(
+    _inboxes.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_PROCESSED = (
+    sa.update(_events)
+    .where(_events.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state="processed", processed_at=sa.bindparam("now", type_=_events.c.received_at.type))
+)
+
+
+async def process_events(
+    session: AsyncSession, ids: list[uuid.UUID], prepared: dict[uuid.UUID, Prepared] | None = None
+) -> None:
+    conn = await session.connection()
+    events: list[Any]
+    if prepared is not None and all(event_id in prepared for event_id in ids):
+        events = [prepared[event_id] for event_id in ids]
+    else:
+        events = list((await conn.execute(_PENDING_EVENTS, {"ids": ids})).all())
+    if not events:
+        return
+    inboxes = {
+        inbox.id: inbox
+        for inbox in await conn.execute(_INBOXES, {"ids": list({event.inbox_id for event in events})})
+    }
+    incoming: dict[uuid.UUID, list[IncomingMessage]] = defaultdict(list)
+    statuses: dict[uuid.UUID, list[StatusUpdate]] = defaultdict(list)
+    failed: dict[uuid.UUID, str] = {}
+    for event in events:
+        inbox = inboxes.get(event.inbox_id)
+        adapter = adapter_for(event.channel_type)
+        if inbox is None or adapter is None:
+            failed[event.id] = "inbox or channel no longer exists"
+            continue
+        try:
+            parsed = (
+                event.parsed
+                if isinstance(event, Prepared)
+                else adapter.parse(storage.open_raw_body(event.workspace_id, event.body))
+            )
+        except InvalidPayload as exc:
+            failed[event.id] = str(exc)[:1000]
+            continue
+        incoming[inbox.id].extend(parsed.messages)
+        statuses[inbox.id].extend(parsed.statuses)
+    for inbox_id, items in incoming.items():
+        await receive_incoming_batch(session, inboxes[inbox_id], items)
+    for inbox_id, updates in statuses.items():
+        await _apply_statuses(session, inboxes[inbox_id], updates)
+    now = utcnow()
+    done = [event.id for event in events if event.id not in failed]
+    if done:
+        await conn.execute(_PROCESSED, {"ids": done, "now": now})
+    for event_id, error in failed.items():
+        log.warning("inbound event %s not processed: %s", event_id, error)
+        await conn.execute(
+            sa.update(_events)
+            .where(_events.c.id == event_id)
+            .values(state="failed", error=error, processed_at=now)
+        )
+    await record_inbox_events(session, {event.inbox_id for event in events if event.id not in failed})
+
+
+async def _apply_statuses(session: AsyncSession, inbox: InboxRef, updates: list[StatusUpdate]) -> None:
+    """Delivery receipts for our outgoing messages (by provider id or by our own id)."""
+    for status in updates:
+        column = Message.provider_message_id if status.by_provider_id else Message.id
+        try:
+            ref: object = status.message_ref if status.by_provider_id else uuid.UUID(status.message_ref)
+        except ValueError:
+            continue
+        message = (
+            await session.execute(
+                sa.select(Message).where(
+                    Message.workspace_id == inbox.workspace_id,
+                    Message.inbox_id == inbox.id,
+                    column == ref,
+                )
+            )
+        ).scalar_one_or_none()
+        if message is not None and message.message_type == "outgoing":
+            await update_delivery(session, message, status.status, at=status.at, reason=status.reason)
