@@ -274,3 +274,49 @@ async def test_receipt_for_another_workspaces_message_changes_nothing(
     await _receipt(client, other, run_jobs, "status_read.json", msg_id)
     after = await message_json(client, ws, conv, msg_id)
     assert after["status"] == "delivered" and after["read_at"] is None
+
+
+async def test_signed_json_under_another_media_type_is_415_and_stores_nothing(
+    client, runtime, make_workspace
+):
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    before = await stored_counts(runtime, ws.id)
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None, "application/jsonx"):
+        headers = signed_request_headers(ws.inbound_secret, body)
+        if content_type is None:
+            del headers["content-type"]
+        else:
+            headers["content-type"] = content_type
+        resp = await client.post(f"/inbound/api/{ws.api_inbox_public_id}", content=body, headers=headers)
+        assert resp.status_code == 415, (content_type, resp.text)
+        assert resp.json()["error"]["code"] == "unsupported_media_type"
+    assert await stored_counts(runtime, ws.id) == before
+    # The label may carry parameters.
+    headers = {
+        **signed_request_headers(ws.inbound_secret, body),
+        "content-type": "application/json; charset=utf-8",
+    }
+    resp = await client.post(f"/inbound/api/{ws.api_inbox_public_id}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+
+
+async def test_unstorable_text_is_refused_at_the_door_and_stores_nothing(client, runtime, make_workspace):
+    """A NUL in any field (here the contact id, which PostgreSQL cannot store) was once acknowledged 202 and
+    then failed for ever in its job; now the door refuses it, naming the field."""
+    ws = await make_workspace()
+    before = await stored_counts(runtime, ws.id)
+    for field, mutate in (
+        ("contact.id", lambda b: b["contact"].__setitem__("id", "c\x00")),
+        ("text", lambda b: b.__setitem__("text", "hi\ud800")),
+        ("id", lambda b: b.__setitem__("id", "\x00")),
+    ):
+        body = fixture_json("message_text.json")
+        mutate(body)
+        resp = await post_signed(client, ws, body)
+        assert resp.status_code == 400, (field, resp.text)
+        assert resp.json()["error"]["details"] == {"field": field}
+    deep = b'{"id": "m-deep", "contact": {"id": "c"}, "text": "hi", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    resp = await post_signed(client, ws, deep)
+    assert resp.status_code == 400 and "nested deeper" in resp.json()["error"]["message"]
+    assert await stored_counts(runtime, ws.id) == before
