@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, post
 
+from relaydesk.actions import knowledge as kb
+from relaydesk.actions.ai import save_settings
+from relaydesk.actions.ai_intents import builtin_id, create_intent, update_intent
 from relaydesk.actions.conversations import assign, change_status, set_labels, set_priority
 from relaydesk.actions.inboxes import create_inbox
 from relaydesk.actions.incoming import receive_incoming
 from relaydesk.actions.library import create_canned_response, create_label, create_team, set_team_members
 from relaydesk.actions.messages import post_message
 from relaydesk.actions.workspaces import add_member, create_user, create_workspace
+from relaydesk.ai.agent.understanding import embed
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow
 from relaydesk.errors import NotAuthenticated
@@ -70,6 +77,52 @@ _CUSTOMERS = [
 ]
 
 
+# The knowledge base the AI answers from (offline, with the local provider).
+_ARTICLES = [
+    kb.ArticleFields(
+        "How long does delivery take?",
+        "Standard delivery takes 3 to 5 working days within the EU. Express delivery arrives the next working "
+        "day if you order before 2 pm. Every order confirmation e-mail has a tracking link.",
+        kind="faq",
+        tags=["shipping"],
+    ),
+    kb.ArticleFields(
+        "Which countries do you ship to?",
+        "We ship to every EU country, the United Kingdom, Norway and Switzerland. Deliveries to Switzerland "
+        "and Norway take 3 to 5 working days; customs duties are included in the price.",
+        kind="faq",
+        tags=["shipping"],
+    ),
+    kb.ArticleFields(
+        "Can I return an item and get a refund?",
+        "Yes: you can return any item within 30 days of delivery, for example if it is too small. Print the "
+        "free return label from your account page and drop the parcel at any post office. The refund reaches "
+        "your original payment method within 5 working days after the parcel arrives.",
+        kind="faq",
+        tags=["refund"],
+    ),
+    kb.ArticleFields(
+        "Changing the delivery address",
+        "You can change the delivery address of an order until it ships: open the order in your account and "
+        "choose Change address. Once the parcel has shipped, the carrier's tracking page offers a redirect.",
+        kind="article",
+        tags=["shipping"],
+    ),
+]
+# One intent of the demo's own beside the built-in ones (two of which the demo maps to labels below).
+_GIFT_INTENT = {
+    "name": "gift_wrapping",
+    "description": "Gift wrapping and gift messages",
+    "examples": [
+        "can you gift wrap my order",
+        "is gift wrapping available",
+        "I'd like to add a gift message to the parcel",
+        "please wrap it as a present",
+        "how much does gift wrapping cost",
+    ],
+}
+
+
 @dataclass
 class DemoLogin:
     email: str
@@ -84,6 +137,8 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
         email, password = LOGIN_FILE.read_text().split("\n")[:2]
         return DemoLogin(email, password)
     password = secrets.token_urlsafe(12)
+    # Chunk and embed the articles before the write transaction (the first run loads the small local model).
+    articles = await asyncio.to_thread(lambda: [kb.prepare(a, embed) for a in _ARTICLES])
     async with runtime.db.write() as session:
         ws = await create_workspace(session, "Acme Demo", DEMO_SLUG)
         admin = await create_user(session, "admin@acme.example", "Alex Admin", password)
@@ -114,8 +169,9 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
             channel_type="api",
             settings={"webhook_url": f"http://127.0.0.1:{runtime.settings.port}{DEMO_INTEGRATOR_PATH}"},
         )
-        await create_inbox(session, ws.id, name="Website chat", channel_type="widget")
-        await create_inbox(session, ws.id, name="support@acme.example", channel_type="email")
+        await _seed_ai(
+            session, ws.id, api_inbox.id, admin.id, articles, refund_label=refund.id, urgent=urgent.id
+        )
         start = utcnow() - dt.timedelta(hours=6)
         for n, (name, email, phone, texts) in enumerate(_CUSTOMERS):
             conv_id = None
@@ -163,6 +219,44 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
     LOGIN_FILE.write_text(f"admin@acme.example\n{password}\n")
     LOGIN_FILE.chmod(0o600)
     return DemoLogin("admin@acme.example", password)
+
+
+async def _seed_ai(
+    session: Any,
+    workspace_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    admin_id: uuid.UUID,
+    articles: list[kb.Prepared],
+    *,
+    refund_label: uuid.UUID,
+    urgent: uuid.UUID,
+) -> None:
+    """AI on for the demo's inbox, offline: suggestions for agents and intent triage, no automated replies
+    (so the seeded conversations stay as seeded); the workspace level stays off."""
+    for prepared in articles:
+        await kb.create_article(session, workspace_id, prepared)
+    await update_intent(
+        session,
+        workspace_id,
+        builtin_id(workspace_id, "refund"),
+        {"label_id": refund_label},
+        actor_id=admin_id,
+    )
+    await update_intent(
+        session,
+        workspace_id,
+        builtin_id(workspace_id, "account"),
+        {"label_id": urgent, "priority": "high"},
+        actor_id=admin_id,
+    )
+    await create_intent(session, workspace_id, _GIFT_INTENT, actor_id=admin_id)
+    await save_settings(
+        session,
+        workspace_id,
+        inbox_id,
+        {"enabled": True, "provider": "local", "auto_reply": False, "auto_classify": True},
+        actor_id=admin_id,
+    )
 
 
 @post(DEMO_INTEGRATOR_PATH, include_in_schema=False, status_code=200)

@@ -51,5 +51,21 @@ class UnsupportedMediaType(DomainError):
 
 
 class Throttled(DomainError):
+    """Too many attempts; `retry_after` whole seconds go out as the `Retry-After` header."""
+
     status = 429
     code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = max(1, int(retry_after))
+
+    @classmethod
+    def after(cls, seconds: float) -> Throttled:
+        """The one wording for every throttled attempt, whatever the identifier."""
+        wait = int(seconds) + 1
+        return cls(f"Too many attempts. Try again in {wait} seconds.", retry_after=wait)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after)}

@@ -72,6 +72,7 @@ async def test_agent_puts_a_knowledge_suggestion_in_the_composer_and_sends_it(
         )
         await expect(page.locator("#ai-intent")).not_to_be_empty()
         await expect(page.locator("#ai-status")).to_contain_text("suggestions only")
+        await expect(page.locator("#ai-switches")).to_be_hidden()  # no reply switch ticked without replies
         await expect(
             page.locator("#ai-labels").get_by_role("button", name="Add label shipping")
         ).to_be_visible()

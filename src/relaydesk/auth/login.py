@@ -170,7 +170,7 @@ async def password_login(
     throttle = throttle_for(runtime)
     decision = await throttle.check(email, ip)
     if not decision.allowed:
-        raise Throttled(f"Too many attempts. Try again in {int(decision.retry_after) + 1} seconds.")
+        raise Throttled.after(decision.retry_after)
     normalised = email.strip().lower()
     async with runtime.db.read() as session:
         user = (await session.execute(sa.select(User).where(User.email == normalised))).scalar_one_or_none()
@@ -250,7 +250,7 @@ async def second_factor(
     key = "2fa:" + str(info.user.id)
     decision = await throttle.check(key, ip)
     if not decision.allowed:
-        raise Throttled(f"Too many attempts. Try again in {int(decision.retry_after) + 1} seconds.")
+        raise Throttled.after(decision.retry_after)
     code = (code or "").strip()
     digits = "".join(code.split())
     try:
@@ -298,7 +298,7 @@ async def reauthenticate(runtime: Any, info: SessionInfo, password: str, *, ip: 
     throttle = throttle_for(runtime)
     decision = await throttle.check(info.user.email, ip)
     if not decision.allowed:
-        raise Throttled(f"Too many attempts. Try again in {int(decision.retry_after) + 1} seconds.")
+        raise Throttled.after(decision.retry_after)
     ok, _ = verify_password(info.user.password_hash, password)
     if not ok:
         await throttle.record_failure(info.user.email, ip)

@@ -10,13 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
 
-CHANNEL_TYPES = ("api", "widget", "email", "whatsapp", "messenger", "instagram", "telegram", "sms")
-
 
 class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     __tablename__ = "inboxes"
 
     name: Mapped[str] = mapped_column(sa.String(200))
+    # A plain string, not an enum: the implemented types live in relaydesk.channels.registry.
     channel_type: Mapped[str] = mapped_column(sa.String(40))
     # Public routing id used in webhook URLs; it is not a secret (signatures are).
     public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)

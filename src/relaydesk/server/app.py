@@ -12,18 +12,19 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from relaydesk import __version__
 from relaydesk.api.v1 import ROUTE_HANDLERS as API_HANDLERS
+from relaydesk.auth.guards import requires_token_scope
 from relaydesk.auth.middleware import AuthMiddleware
 from relaydesk.auth.principal import Principal
 from relaydesk.config import Settings, load_settings
 from relaydesk.inbound.webhook import receive_webhook
 from relaydesk.runtime import Runtime, build_runtime
+from relaydesk.server.api_docs import SelfHostedSwagger, swagger_assets
 from relaydesk.server.errors import EXCEPTION_HANDLERS
-from relaydesk.server.headers import SecurityHeadersMiddleware
+from relaydesk.server.headers import add_security_headers
 from relaydesk.server.input_guards import InputGuardMiddleware
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
@@ -70,8 +71,10 @@ def create_app(
         route_handlers=API_HANDLERS,
         middleware=[DefineMiddleware(AuthMiddleware, exclude=[OPENAPI_PATH]), TenantScopeMiddleware()],
         dependencies={"principal": Provide(provide_principal)},
+        # One scope check for every API route (API tokens only; sessions keep their role rules).
+        guards=[requires_token_scope],
     )
-    route_handlers: list = [health, receive_webhook, api]
+    route_handlers: list = [health, receive_webhook, api, swagger_assets(OPENAPI_PATH)]
     if settings.demo:
         from relaydesk.demo import integrator_webhook
 
@@ -87,14 +90,15 @@ def create_app(
         route_handlers=route_handlers,
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[TenantBoundaryMiddleware(), SecurityHeadersMiddleware(), InputGuardMiddleware()],
+        middleware=[TenantBoundaryMiddleware(), InputGuardMiddleware()],
+        before_send=[add_security_headers],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Relaydesk API",
             version=__version__,
             path=OPENAPI_PATH,
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SelfHostedSwagger(OPENAPI_PATH)],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="rd_... token")

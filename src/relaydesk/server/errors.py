@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
 
-from relaydesk.errors import DomainError
+from relaydesk.errors import DomainError, Throttled
 
 log = logging.getLogger("relaydesk.errors")
 
@@ -35,7 +35,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _domain(_: Request, exc: DomainError) -> Response:
-    return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+    headers = exc.headers if isinstance(exc, Throttled) else None
+    return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
 
 def _validation(_: Request, exc: ValidationException) -> Response:

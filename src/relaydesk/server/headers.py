@@ -1,16 +1,19 @@
-"""Security headers on every response, with a fresh CSP nonce per request for our own scripts.
+"""Security headers on every answer, with a CSP nonce per request for our own scripts and styles.
 
-Templates read the nonce from `request.state.csp_nonce`; inline scripts without it do not run.
+They are added by a `before_send` hook, which Litestar runs at the outermost layer: the framework's own
+answers (404 for an unknown path, 405, 401 from the auth middleware, 500, static files) get them exactly
+like our handlers' pages. A response that already carries a Content-Security-Policy (a route needing a
+stricter one) keeps it. Templates read the nonce through `csp_nonce(scope)`; inline scripts without it
+do not run.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 
 def csp(nonce: str) -> str:
@@ -24,25 +27,26 @@ def csp(nonce: str) -> str:
     )
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
+def csp_nonce(scope: Scope | dict[str, Any]) -> str:
+    """This request's nonce, made on first use so the page and the header always agree."""
+    state = scope.setdefault("state", {})  # type: ignore[union-attr]
+    nonce = state.get("csp_nonce")
+    if not nonce:
+        nonce = state["csp_nonce"] = secrets.token_urlsafe(16)
+    return str(nonce)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        nonce = secrets.token_urlsafe(16)
-        scope.setdefault("state", {})["csp_nonce"] = nonce
-        app = scope["app"]
-        secure = bool(getattr(app.state, "runtime", None) and app.state.runtime.settings.secure_cookies)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["x-content-type-options"] = "nosniff"
-                headers["referrer-policy"] = "same-origin"
-                headers["x-frame-options"] = "DENY"
-                headers["content-security-policy"] = csp(nonce)
-                headers["cross-origin-opener-policy"] = "same-origin"
-                if secure:
-                    headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: complete the start of every HTTP answer with the security headers."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["x-content-type-options"] = "nosniff"
+    headers["referrer-policy"] = "same-origin"
+    headers["x-frame-options"] = "DENY"
+    headers["cross-origin-opener-policy"] = "same-origin"
+    if "content-security-policy" not in headers:
+        headers["content-security-policy"] = csp(csp_nonce(scope))
+    runtime = getattr(scope["app"].state, "runtime", None)
+    if runtime is not None and runtime.settings.secure_cookies:
+        headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"

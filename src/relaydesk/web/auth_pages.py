@@ -27,6 +27,7 @@ from relaydesk.web.render import (
     page,
     raw_session,
     same_origin,
+    set_prelogin_cookie,
     set_session_cookie,
     web_context,
 )
@@ -40,19 +41,26 @@ def _safe_next(value: Any) -> str:
 
 
 def _login_page(
-    request: Request, *, error: str | None = None, status: int = 200, email: str = ""
+    request: Request,
+    runtime: Runtime,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    email: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     token = request.cookies.get(PRELOGIN_COOKIE) or new_prelogin_token()
     response = page(
         request,
         "login.html",
         status=status,
+        headers=headers,
         csrf=token,
         error=error,
         email=email,
         next=_safe_next(request.query_params.get("next")),
     )
-    response.set_cookie(PRELOGIN_COOKIE, token, path="/", httponly=True, samesite="strict", max_age=3600)
+    set_prelogin_cookie(response, runtime, token)
     return response
 
 
@@ -66,7 +74,7 @@ async def login_form(request: Request, runtime: Runtime) -> Response:
     info = await login.load_session(runtime, raw_session(request, runtime))
     if info is not None and info.stage == "full":
         return Redirect("/inbox")
-    return _login_page(request)
+    return _login_page(request, runtime)
 
 
 @post("/login", include_in_schema=False, status_code=303)
@@ -76,7 +84,9 @@ async def login_submit(request: Request, runtime: Runtime) -> Response:
     sent = str(form.get("csrf_token", ""))
     email = str(form.get("email", ""))[:320]
     if not same_origin(request) or not cookie or not hmac.compare_digest(sent, cookie):
-        return _login_page(request, error="This form expired; please try again.", status=403, email=email)
+        return _login_page(
+            request, runtime, error="This form expired; please try again.", status=403, email=email
+        )
     try:
         raw, stage = await login.password_login(
             runtime,
@@ -87,9 +97,9 @@ async def login_submit(request: Request, runtime: Runtime) -> Response:
             replaces=raw_session(request, runtime),
         )
     except Throttled as exc:
-        return _login_page(request, error=exc.message, status=429, email=email)
+        return _login_page(request, runtime, error=exc.message, status=429, email=email, headers=exc.headers)
     except NotAuthenticated as exc:
-        return _login_page(request, error=exc.message, status=401, email=email)
+        return _login_page(request, runtime, error=exc.message, status=401, email=email)
     target = {"mfa": "/login/2fa", "enrol": "/account/security"}.get(stage, _safe_next(form.get("next")))
     response = Redirect(target, status_code=303)
     set_session_cookie(response, runtime, raw)
@@ -119,8 +129,15 @@ async def mfa_submit(request: Request, runtime: Runtime) -> Response:
             user_agent=request.headers.get("user-agent"),
         )
     except (NotAuthenticated, Throttled, InvalidInput) as exc:
-        status = 429 if isinstance(exc, Throttled) else 401
-        return page(request, "mfa.html", csrf=info.row.csrf_token, error=exc.message, status=status)
+        throttled = isinstance(exc, Throttled)
+        return page(
+            request,
+            "mfa.html",
+            csrf=info.row.csrf_token,
+            error=exc.message,
+            status=429 if throttled else 401,
+            headers=exc.headers if isinstance(exc, Throttled) else None,
+        )
     response = Redirect("/account/security" if stage == "enrol" else "/inbox", status_code=303)
     set_session_cookie(response, runtime, raw)
     return response
@@ -146,6 +163,7 @@ async def _security_page(
     notice: str | None = None,
     codes: list[str] | None = None,
     status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     pending = await login.pending_enrolment(ctx.info)
     return page(
@@ -153,6 +171,7 @@ async def _security_page(
         "security.html",
         ctx=ctx,
         status=status,
+        headers=headers,
         error=error,
         notice=notice,
         codes=codes,
@@ -215,7 +234,7 @@ async def security_action(action: str, request: Request, runtime: Runtime) -> Re
             set_session_cookie(response, runtime, raw)
             return response
     except Throttled as exc:
-        return await _security_page(request, ctx, error=exc.message, status=429)
+        return await _security_page(request, ctx, error=exc.message, status=429, headers=exc.headers)
     except NotAuthenticated as exc:
         return await _security_page(request, ctx, error=exc.message, status=401)
     except (InvalidInput, Forbidden) as exc:
@@ -250,7 +269,7 @@ async def invite_form(token: str, request: Request, runtime: Runtime) -> Respons
         return page(request, "invite.html", error=exc.message, invitation=None, status=404)
     csrf = request.cookies.get(PRELOGIN_COOKIE) or new_prelogin_token()
     response = page(request, "invite.html", csrf=csrf, invitation=invitation, workspace=workspace)
-    response.set_cookie(PRELOGIN_COOKIE, csrf, path="/", httponly=True, samesite="strict", max_age=3600)
+    set_prelogin_cookie(response, runtime, csrf)
     return response
 
 

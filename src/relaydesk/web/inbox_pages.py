@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from litestar import Request, Response, get, post
 
 from relaydesk.actions.contacts import update_contact
+from relaydesk.channels.registry import channel
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.contacts import Contact, ContactIdentity
@@ -37,7 +38,11 @@ from relaydesk.runtime import Runtime
 from relaydesk.web.render import WebContext, check_form, page, web_context
 
 PAGE_SIZE = 25
-REPLY_WINDOW_HOURS = {"whatsapp": 24, "messenger": 24, "instagram": 24}
+
+
+def _reply_window(channel_type: str) -> int | None:
+    found = channel(channel_type)
+    return found.reply_window_hours if found else None
 
 
 def _opt_uuid(value: str | None) -> uuid.UUID | None:
@@ -102,7 +107,7 @@ async def _reference_data(session: Any, workspace_id: uuid.UUID) -> dict[str, An
                 "id": str(i.id),
                 "name": i.name,
                 "channel_type": i.channel_type,
-                "reply_window_hours": REPLY_WINDOW_HOURS.get(i.channel_type),
+                "reply_window_hours": _reply_window(i.channel_type),
             }
             for i in inboxes
         ],

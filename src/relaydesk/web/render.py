@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.response import Redirect
 
 from relaydesk.auth.login import SessionInfo, load_session
@@ -27,6 +27,7 @@ from relaydesk.db.tenancy import outside_tenant
 from relaydesk.errors import Forbidden
 from relaydesk.models.workspaces import Membership, Workspace
 from relaydesk.runtime import Runtime
+from relaydesk.server.headers import csp_nonce
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -41,7 +42,7 @@ def client_ip(request: Request) -> str:
 
 
 def nonce(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("csp_nonce", ""))
+    return csp_nonce(request.scope)
 
 
 @dataclass
@@ -62,7 +63,13 @@ class WebContext:
 
 
 def page(
-    request: Request, template: str, *, ctx: WebContext | None = None, status: int = 200, **values: Any
+    request: Request,
+    template: str,
+    *,
+    ctx: WebContext | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
 ) -> Response[str]:
     html = env.get_template(template).render(
         nonce=nonce(request),
@@ -73,9 +80,9 @@ def page(
     )
     return Response(
         html,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,  # Litestar adds the charset itself
         status_code=status,
-        headers={"cache-control": "no-store"},
+        headers={"cache-control": "no-store", **(headers or {})},
     )
 
 
@@ -83,6 +90,20 @@ def set_session_cookie(response: Response[Any], runtime: Runtime, raw: str) -> N
     secure = runtime.settings.secure_cookies
     response.set_cookie(
         cookie_name(runtime.settings), raw, path="/", httponly=True, samesite="lax", secure=secure
+    )
+
+
+def set_prelogin_cookie(response: Response[Any], runtime: Runtime, token: str) -> None:
+    """The CSRF cookie of the forms shown before a session exists (login, invitation); `Secure` like the
+    session cookie when the deployment is served over HTTPS."""
+    response.set_cookie(
+        PRELOGIN_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        max_age=3600,
+        secure=runtime.settings.secure_cookies,
     )
 
 

@@ -128,8 +128,12 @@ export class AiPanel {
   renderState() {
     const s = this.state;
     $("ai-body").hidden = false;
-    $("ai-conv-switch").checked = s.ai_enabled;
-    $("ai-contact-switch").checked = s.contact_ai_enabled;
+    // The switches govern automated replies: shown only where the inbox replies on its own, so a box is
+    // never ticked while the AI is off; elsewhere the status line says why nothing is automated.
+    const replying = s.inbox_ai_enabled && s.auto_reply;
+    $("ai-switches").hidden = !replying;
+    $("ai-conv-switch").checked = replying && s.ai_enabled;
+    $("ai-contact-switch").checked = replying && s.contact_ai_enabled;
     $("ai-contact-row").hidden = !this.conv.contact;
     $("ai-assist").hidden = !s.inbox_ai_enabled;
     if (!s.inbox_ai_enabled) {

@@ -1,7 +1,7 @@
 """inbox failed events: how many inbound events of the inbox were dead-lettered
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04
 
 `inboxes.failed_events` counts the inbound events marked `failed` (processing failed for good, or the body
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
