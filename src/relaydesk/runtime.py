@@ -19,7 +19,7 @@ from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.jobs.outbox import took_jobs
 from relaydesk.jobs.services import Services
 from relaydesk.outbound.ssrf import make_clients
-from relaydesk.privacy import storage
+from relaydesk.privacy import key_check, storage
 from relaydesk.realtime.bus import Bus, make_bus
 from relaydesk.realtime.events import taken_events
 from relaydesk.server.keys import load_master_keys
@@ -49,7 +49,13 @@ class Runtime:
         if took_jobs(session) and self.dispatcher is not None:
             self.dispatcher.wake()
 
+    async def check_master_key(self) -> None:
+        """Refuse to run with a master key that does not open this database (privacy/key_check.py)."""
+        async with self.db.write() as session:
+            await key_check.verify(session, load_master_keys(self.settings))
+
     async def start(self, *, with_dispatcher: bool) -> None:
+        await self.check_master_key()
         await self.bus.start()
         if with_dispatcher:
             self.dispatcher = Dispatcher(self.services)

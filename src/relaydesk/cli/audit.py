@@ -18,7 +18,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from relaydesk.config import ConfigError, load_settings
+from relaydesk.cli import errors
 
 PLATFORM_LABEL = "(platform)"
 
@@ -28,23 +28,14 @@ def audit() -> None:
     """The append-only, hash-chained audit log."""
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
 async def _chain_ids(session, slug: str | None) -> tuple[dict[uuid.UUID, str], list[uuid.UUID]]:  # type: ignore[no-untyped-def]
+    from relaydesk.actions.workspaces import resolve_workspace
     from relaydesk.models.workspaces import Workspace
     from relaydesk.privacy import audit as audit_log
 
     names = dict((await session.execute(sa.select(Workspace.id, Workspace.slug))).all())
     if slug:
-        ids = [i for i, s in names.items() if s == slug]
-        if not ids:
-            raise click.ClickException(f"no workspace {slug!r}")
-        return names, ids
+        return names, [(await resolve_workspace(session, slug)).id]
     return names, await audit_log.chains(session)
 
 
@@ -63,7 +54,9 @@ def _load_exported(path: Path) -> list[dict[str, Any]]:
 
 
 @audit.command("verify")
-@click.option("--workspace", "slug", default=None, help="Only this workspace (slug); default: every chain.")
+@click.option(
+    "--workspace", "slug", default=None, help="Only this workspace (slug or name); default: every chain."
+)
 @click.option(
     "--against",
     "against",
@@ -74,19 +67,17 @@ def _load_exported(path: Path) -> list[dict[str, Any]]:
 def audit_verify(slug: str | None, against: Path | None) -> None:
     """Exit 0 when every chain is intact, 1 when a row was edited, removed, inserted or reordered."""
     from relaydesk.privacy import audit as audit_log
-    from relaydesk.runtime import build_runtime
 
-    settings = _settings()
+    settings = errors.settings()
     exported = _load_exported(against) if against else []
 
     async def run() -> list[tuple[str, int, list[str]]]:
-        runtime = build_runtime(settings)
-        try:
+        async with errors.opened(settings) as runtime:
             async with runtime.db.read() as session:
                 names, ids = await _chain_ids(session, slug)
                 for item in exported:
                     ws = uuid.UUID(item["workspace_id"])
-                    if ws not in ids and (slug is None or names.get(ws) == slug):
+                    if ws not in ids and slug is None:
                         ids.append(ws)  # a chain that vanished entirely is a problem too
                 report = []
                 for workspace_id in ids:
@@ -103,8 +94,6 @@ def audit_verify(slug: str | None, against: Path | None) -> None:
                     )
                     report.append((_label(names, workspace_id), len(chain), problems))
                 return report
-        finally:
-            await runtime.stop()
 
     report = asyncio.run(run())
     broken = False
@@ -159,17 +148,17 @@ async def _compare_exported(session, workspace_id: uuid.UUID, items: list[dict[s
 
 
 @audit.command("checkpoints")
-@click.option("--workspace", "slug", default=None, help="Only this workspace (slug); default: every chain.")
+@click.option(
+    "--workspace", "slug", default=None, help="Only this workspace (slug or name); default: every chain."
+)
 def audit_checkpoints(slug: str | None) -> None:
     """Print retention checkpoints and current chain heads as JSON lines, for write-once storage."""
     from relaydesk.privacy import audit as audit_log
-    from relaydesk.runtime import build_runtime
 
-    settings = _settings()
+    settings = errors.settings()
 
     async def run() -> list[dict[str, Any]]:
-        runtime = build_runtime(settings)
-        try:
+        async with errors.opened(settings) as runtime:
             async with runtime.db.read() as session:
                 names, ids = await _chain_ids(session, slug)
                 out: list[dict[str, Any]] = []
@@ -205,8 +194,6 @@ def audit_checkpoints(slug: str | None) -> None:
                             }
                         )
                 return out
-        finally:
-            await runtime.stop()
 
     for item in asyncio.run(run()):
         click.echo(json.dumps(item, sort_keys=True))

@@ -17,14 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from relaydesk.config import ConfigError, Settings, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from relaydesk.cli import errors
 
 
 @click.group()
@@ -40,24 +33,24 @@ def keys_generate() -> None:
     click.echo(generate_master_key())
 
 
-async def _workspace_ids(session, slug: str | None) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+async def _workspace_ids(session, ref: str | None) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+    """Every workspace, or the one `ref` names by slug or name."""
+    from relaydesk.actions.workspaces import resolve_workspace
     from relaydesk.models.workspaces import Workspace
 
-    stmt = sa.select(Workspace.id).order_by(Workspace.slug)
-    if slug:
-        stmt = stmt.where(Workspace.slug == slug)
-    ids = list((await session.execute(stmt)).scalars())
-    if slug and not ids:
-        raise click.ClickException(f"no workspace {slug!r}")
-    return ids
+    if ref:
+        return [(await resolve_workspace(session, ref)).id]
+    return list((await session.execute(sa.select(Workspace.id).order_by(Workspace.slug))).scalars())
 
 
-async def _rotate_workspace(runtime, slug: str, background: bool, batch: int, console: Console) -> None:  # type: ignore[no-untyped-def]
+async def _rotate_workspace(runtime, ref: str, background: bool, batch: int, console: Console) -> None:  # type: ignore[no-untyped-def]
     from relaydesk.actions.keys import rotate_workspace_key
+    from relaydesk.actions.workspaces import resolve_workspace
     from relaydesk.privacy import rotation
 
     async with runtime.db.write() as session:
-        (workspace_id,) = await _workspace_ids(session, slug)
+        ws = await resolve_workspace(session, ref)
+        workspace_id, slug = ws.id, ws.slug
         rot = await rotate_workspace_key(session, workspace_id, batch=batch)
         target, total = rot.target_key_id, rot.total
     console.print(
@@ -80,31 +73,31 @@ async def _rotate_workspace(runtime, slug: str, background: bool, batch: int, co
 
 
 @keys.command("rotate")
-@click.option("--workspace", "slug", default=None, help="Rotate this workspace's key (slug).")
+@click.option("--workspace", "slug", default=None, help="Rotate this workspace's key (slug or name).")
 @click.option("--master", is_flag=True, help="Re-wrap everything under the first RELAYDESK_MASTER_KEY entry.")
 @click.option("--background", is_flag=True, help="Only enqueue the re-wrap job; workers carry it out.")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
 def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) -> None:
     """Rotate a workspace key online (old data stays readable), or finish a master-key rotation."""
-    from relaydesk.privacy import rotation, vault
-    from relaydesk.runtime import build_runtime
+    from relaydesk.privacy import vault
 
     if bool(slug) == master:
-        raise click.ClickException("give exactly one of --workspace <slug> or --master")
-    settings = _settings()
+        raise click.ClickException("give exactly one of --workspace <slug or name> or --master")
+    settings = errors.settings()
     console = Console(stderr=True)
 
     async def run() -> None:
-        runtime = build_runtime(settings)
-        try:
+        async with errors.opened(settings) as runtime:
             if master:
                 masters = settings.master_key.split(",")
                 if len([m for m in masters if m.strip()]) < 2:
                     raise click.ClickException(
                         "set RELAYDESK_MASTER_KEY=<new>,<old> first; the old key is still needed to re-wrap"
                     )
+                from relaydesk.actions.keys import rotate_master_key
+
                 async with runtime.db.write() as session:
-                    counts = await rotation.rewrap_for_master(session)
+                    counts = await rotate_master_key(session)
                 for name, count in counts.items():
                     console.print(f"{name}: {count} re-wrapped")
                 console.print(
@@ -114,34 +107,22 @@ def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) ->
             else:
                 assert slug is not None
                 await _rotate_workspace(runtime, slug, background, batch, console)
-        finally:
-            await runtime.stop()
 
-    try:
-        asyncio.run(run())
-    except click.ClickException:
-        raise
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from None
+    asyncio.run(run())
 
 
 @keys.command("status")
-@click.option("--workspace", "slug", default=None, help="Only this workspace (slug).")
+@click.option("--workspace", "slug", default=None, help="Only this workspace (slug or name).")
 def keys_status(slug: str | None) -> None:
     """Key generations per workspace and how many contact keys a rotation still has to re-wrap."""
     from relaydesk.privacy import rotation
-    from relaydesk.runtime import build_runtime
 
-    settings = _settings()
+    settings = errors.settings()
     console = Console()
 
     async def run() -> None:
-        runtime = build_runtime(settings)
-        try:
-            async with runtime.db.read() as session:
-                states = [await rotation.status(session, ws) for ws in await _workspace_ids(session, slug)]
-        finally:
-            await runtime.stop()
+        async with errors.opened(settings) as runtime, runtime.db.read() as session:
+            states = [await rotation.status(session, ws) for ws in await _workspace_ids(session, slug)]
         table = Table(
             "workspace", "generations", "current", "contact keys", "left to re-wrap", "shredded", "rotation"
         )
@@ -171,9 +152,4 @@ def keys_status(slug: str | None) -> None:
                 for st in behind:
                     bar.add_task(st.slug, total=st.contact_keys, completed=st.contact_keys - st.behind)
 
-    try:
-        asyncio.run(run())
-    except click.ClickException:
-        raise
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from None
+    asyncio.run(run())

@@ -14,16 +14,18 @@ import sys
 
 import click
 
+from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
+from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
-from relaydesk.config import ConfigError, Settings, load_settings
+from relaydesk.config import Settings
+
+_settings = errors.settings
 
 
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+async def _check_master_key(settings: Settings) -> None:
+    async with errors.opened(settings):
+        pass
 
 
 def _logging(settings: Settings) -> None:
@@ -41,10 +43,9 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
     from relaydesk.server.app import create_app
 
     upgrade_sync(settings.database_url)
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    # Refuse a wrong master key here, as one line, rather than from inside the server's start-up.
+    asyncio.run(_check_master_key(settings))
+    app = create_app(settings)
     if banner:
         click.echo(banner)
     uvicorn.run(
@@ -52,9 +53,15 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Relaydesk: privacy-first omnichannel customer service."""
+@click.group(cls=errors.Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Relaydesk: privacy-first omnichannel customer service.
+
+    Errors are reported as one line with a non-zero exit; add --debug for the traceback.
+    """
+    ctx.meta[errors.DEBUG_KEY] = debug
 
 
 @main.command()
@@ -103,8 +110,12 @@ def migrate() -> None:
     from relaydesk.db.migrate import upgrade_sync
 
     settings = _settings()
-    upgrade_sync(settings.database_url)
-    click.echo("database is up to date")
+    applied = upgrade_sync(settings.database_url)
+    for revision, title in applied:
+        click.echo(f"applied {revision}: {title}")
+    if settings.master_key:  # without a key, only the schema is touched; the first start keys the database
+        asyncio.run(_check_master_key(settings))
+    click.echo("database is up to date" if applied else "already up to date")
 
 
 @main.command()
@@ -116,7 +127,6 @@ def demo(port: int | None, database_url: str | None) -> None:
 
     from relaydesk.db.migrate import upgrade_sync
     from relaydesk.demo import seed_demo
-    from relaydesk.runtime import build_runtime
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
     settings = _settings(demo=True, database_url=url, port=port)
@@ -124,11 +134,8 @@ def demo(port: int | None, database_url: str | None) -> None:
     upgrade_sync(settings.database_url)
 
     async def seed() -> tuple[str, str]:
-        runtime = build_runtime(settings)
-        try:
+        async with errors.opened(settings) as runtime:
             login = await seed_demo(runtime)
-        finally:
-            await runtime.stop()
         return login.email, login.password
 
     email, password = asyncio.run(seed())
@@ -141,47 +148,60 @@ def demo(port: int | None, database_url: str | None) -> None:
     _serve(settings, banner)
 
 
-@main.command()
-@click.option("--email", required=True)
-@click.option("--name", default="Administrator", show_default=True)
-@click.option(
-    "--workspace", "workspace_name", required=True, help="Workspace to create (or join, if it exists)."
-)
-@click.option("--password", default=None, help="Prompted for when omitted.")
-def createadmin(email: str, name: str, workspace_name: str, password: str | None) -> None:
-    """Create a user who owns a workspace."""
-    import sqlalchemy as sa
+def _read_password(password_stdin: bool) -> str:
+    """From the first line of stdin (scripts), or asked twice on a terminal; never from argv."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("--password-stdin: no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise click.ClickException("no terminal to ask for the password; pipe it in with --password-stdin")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != password:
+        raise click.ClickException("the two passwords differ")
+    return password
 
-    from relaydesk.actions.workspaces import add_member, create_user, create_workspace, slugify
-    from relaydesk.models.workspaces import Workspace
-    from relaydesk.runtime import build_runtime
+
+@main.command()
+@click.option("--email", required=True, help="The owner's e-mail address (the login).")
+@click.option("--name", default="Administrator", show_default=True, help="The owner's display name.")
+@click.option(
+    "--workspace",
+    "workspace",
+    required=True,
+    help="Slug or name of the workspace to join as owner; created with this name if none matches.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+def createadmin(email: str, name: str, workspace: str, password_stdin: bool) -> None:
+    """Create a user who owns a workspace (a new one, or an existing one named by slug or name).
+
+    The password follows the web app's policy; it is asked twice on a terminal, or read with
+    --password-stdin, never taken from the command line.
+    """
+    from relaydesk.actions.workspaces import add_member, create_user, create_workspace, resolve_workspace
+    from relaydesk.auth.password_policy import check_password
+    from relaydesk.errors import NotFound
 
     settings = _settings()
-    if password is None:
-        password = getpass.getpass("Password: ")
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+    password = _read_password(password_stdin)
+    problems = check_password(password, email=email, context_words=[name, workspace])
+    if problems:
+        raise click.ClickException("password refused: " + " ".join(problems))
 
-    async def run() -> None:
-        runtime = build_runtime(settings)
-        try:
-            async with runtime.db.write() as session:
-                ws = (
-                    await session.execute(
-                        sa.select(Workspace).where(Workspace.slug == slugify(workspace_name))
-                    )
-                ).scalar_one_or_none()
-                ws = ws or await create_workspace(session, workspace_name)
-                user = await create_user(session, email, name, password)
-                await add_member(session, ws.id, user.id, "owner")
-        finally:
-            await runtime.stop()
+    async def run() -> str:
+        async with errors.opened(settings) as runtime, runtime.db.write() as session:
+            try:
+                ws = await resolve_workspace(session, workspace)
+            except NotFound:
+                ws = await create_workspace(session, workspace)
+            user = await create_user(session, email, name, password)
+            await add_member(session, ws.id, user.id, "owner")
+            return f"{user.email} now owns workspace {ws.name!r} (slug {ws.slug})"
 
-    try:
-        asyncio.run(run())
-    except Exception as exc:  # domain errors carry a user-facing message
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{email} now owns workspace {workspace_name!r}")
+    click.echo(asyncio.run(run()))
 
 
 @main.group()
@@ -191,27 +211,30 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--email", required=True, help="The token acts as this user.")
-@click.option("--workspace", "slug", required=True, help="Workspace slug.")
-@click.option("--name", default="cli", show_default=True)
-def token_create(email: str, slug: str, name: str) -> None:
-    """Create an API token and print it once."""
+@click.option("--workspace", "workspace", required=True, help="Workspace slug or name.")
+@click.option("--name", default="cli", show_default=True, help="A label for the token.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Repeatable: * (full, the default), *:read (read-only) or <family>:read|write; families: "
+    + ", ".join(token_scopes.FAMILIES)
+    + ".",
+)
+def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API token and print it once (its scopes go to stderr)."""
     from relaydesk.actions.people import create_api_token
-    from relaydesk.runtime import build_runtime
 
     settings = _settings()
 
     async def run() -> str:
-        runtime = build_runtime(settings)
-        try:
-            async with runtime.db.write() as session:
-                return await create_api_token(session, slug=slug, email=email, name=name)
-        finally:
-            await runtime.stop()
+        async with errors.opened(settings) as runtime, runtime.db.write() as session:
+            return await create_api_token(
+                session, workspace=workspace, email=email, name=name, scopes=list(scopes) or None
+            )
 
-    try:
-        click.echo(asyncio.run(run()))
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(asyncio.run(run()))
+    click.echo("scopes: " + " ".join(token_scopes.normalise(list(scopes) or [token_scopes.FULL])), err=True)
 
 
 main.add_command(keys_cli.keys)

@@ -54,3 +54,19 @@ class KeyRotation(WorkspaceScoped, Base):
     pass_changed: Mapped[int] = mapped_column(sa.Integer, default=0)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
+
+
+class MasterKeyCheck(Base):
+    """One row: a known constant sealed under a subkey of the master key the database is keyed with.
+
+    Every process opens it at start (`privacy/key_check.py`), so a wrong or missing RELAYDESK_MASTER_KEY is
+    refused before anything is written under it; `keys rotate --master` re-seals it under the new key.
+    """
+
+    __tablename__ = "master_key_check"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    # Sealed blob (crypto.seal); its cleartext prefix names the master key (`m<fingerprint>`).
+    check_value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

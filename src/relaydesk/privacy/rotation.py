@@ -19,7 +19,7 @@ from relaydesk.db.base import Base, utcnow
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.keys import ContactKey, KeyRotation, WorkspaceKey
 from relaydesk.models.workspaces import Workspace
-from relaydesk.privacy import crypto, vault
+from relaydesk.privacy import crypto, key_check, vault
 from relaydesk.privacy.keys import KeyRing
 
 REKEY_JOB = "keys.rekey"
@@ -160,9 +160,10 @@ async def _reseal_column(
 
 
 async def rewrap_for_master(session: AsyncSession) -> dict[str, int]:
-    """After configuring `RELAYDESK_MASTER_KEY=new,old`: re-wrap every workspace key and re-seal every
-    secret under the new master key. When it returns, the old key can be removed from the setting; copies
-    of the database taken before then need the old key, so destroying it makes them unreadable."""
+    """After configuring `RELAYDESK_MASTER_KEY=new,old`: re-wrap every workspace key, re-seal every secret
+    and the master key check value under the new master key. When it returns, the old key can be removed
+    from the setting (a start with only the old key is then refused); copies of the database taken before
+    then need the old key, so destroying it makes them unreadable."""
     from relaydesk.privacy import storage
 
     counts: dict[str, int] = {"workspace_keys": 0, "inboxes.credentials": 0}
@@ -178,4 +179,6 @@ async def rewrap_for_master(session: AsyncSession) -> dict[str, int]:
             counts["inboxes.credentials"] += 1
     for table, column, scope_col, label in SECRET_COLUMNS:
         counts[f"{table}.{column}"] = await _reseal_column(session, table, column, scope_col, label)
+    await key_check.reseal(session, vault.ring().current_master)  # starts now need the new key
+    counts["master_key_check"] = 1
     return counts
