@@ -208,7 +208,7 @@ async def test_workspace_is_named_by_slug_or_name_everywhere(runtime, make_works
     for ref in (ws.slug, name, name.upper()):
         made = await cli(settings, "token", "create", "--email", ws.owner.email, "--workspace", ref)
         assert made.exit_code == 0 and made.output.startswith("rd_"), made.output
-        token = made.output.strip()
+        token = made.output.strip().splitlines()[0]  # then "scopes: *" on stderr
         assert (await _me(runtime, token)) == ws.id
     status = await cli(settings, "keys", "status", "--workspace", name)
     assert status.exit_code == 0 and ws.slug in status.output, status.output

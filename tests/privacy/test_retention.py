@@ -35,7 +35,7 @@ async def _history(runtime, workspace_id, ages_in_days: list[int]) -> None:  # t
     async with runtime.db.write() as session:
         for n, age in enumerate(ages_in_days):
             await audit.record(
-                session, workspace_id, "test.event", metadata={"n": n}, occurred_at=now - age * DAY
+                session, workspace_id, "contact.viewed", metadata={"n": n}, occurred_at=now - age * DAY
             )
 
 
@@ -65,7 +65,7 @@ async def _tamper(runtime, statement, params):  # type: ignore[no-untyped-def]
 async def test_old_audit_rows_go_behind_a_checkpoint_and_the_rest_still_verifies(
     runtime, make_workspace, settings, monkeypatch
 ):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await _history(runtime, ws.id, [400, 380, 366, 300, 10, 0])
     await _run_periodic(runtime, purge_old_audit_rows)
 
@@ -94,7 +94,7 @@ async def test_old_audit_rows_go_behind_a_checkpoint_and_the_rest_still_verifies
 
     # The chain goes on after a purge; running it again changes nothing.
     async with runtime.db.write() as session:
-        added = await audit.record(session, ws.id, "test.after")
+        added = await audit.record(session, ws.id, "contact.viewed")
     assert added.seq == 8
     await _run_periodic(runtime, purge_old_audit_rows)
     async with runtime.db.read() as session:
@@ -118,7 +118,7 @@ async def test_old_audit_rows_go_behind_a_checkpoint_and_the_rest_still_verifies
 
 
 async def test_a_forged_checkpoint_does_not_hide_removed_rows(runtime, make_workspace):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await _history(runtime, ws.id, [500, 400, 10, 5, 1])
     async with runtime.db.write() as session:
         await retention.purge_audit(session, ws.id, now=utcnow())
@@ -152,14 +152,14 @@ async def test_a_forged_checkpoint_does_not_hide_removed_rows(runtime, make_work
 
 
 async def test_a_fully_purged_chain_continues_from_its_checkpoint(runtime, make_workspace):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await _history(runtime, ws.id, [800, 700])
     async with runtime.db.write() as session:
         await audit.purge_before(session, ws.id, utcnow())
     async with runtime.db.read() as session:
         assert await audit.load_chain(session, ws.id) == []
     async with runtime.db.write() as session:
-        row = await audit.record(session, ws.id, "test.later")
+        row = await audit.record(session, ws.id, "contact.viewed")
     async with runtime.db.read() as session:
         checkpoint = await audit.latest_checkpoint(session, ws.id)
         assert checkpoint is not None
@@ -168,7 +168,8 @@ async def test_a_fully_purged_chain_continues_from_its_checkpoint(runtime, make_
 
 
 async def test_retention_is_a_workspace_setting(client, runtime, make_workspace):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
+    await _history(runtime, ws.id, [100, 50])  # before the settings change, which is audited too
     shown = (await client.get("/api/v1/workspace", headers=ws.agent.headers)).json()["settings"]
     assert (shown["audit_retention_days"], shown["inbound_body_retention_days"]) == (365, 7)
     resp = await client.patch(
@@ -186,7 +187,6 @@ async def test_retention_is_a_workspace_setting(client, runtime, make_workspace)
         assert (
             await client.patch("/api/v1/workspace", json={"settings": bad}, headers=ws.admin.headers)
         ).status_code == 400
-    await _history(runtime, ws.id, [100, 50])
     async with runtime.db.write() as session:
         checkpoint = await retention.purge_audit(session, ws.id, now=utcnow())
     assert checkpoint is not None and checkpoint.seq == 1  # 100 days > 90, 50 days kept
@@ -195,7 +195,7 @@ async def test_retention_is_a_workspace_setting(client, runtime, make_workspace)
 async def test_exported_checkpoints_and_heads_reveal_a_removed_tail(
     runtime, make_workspace, settings, monkeypatch, tmp_path
 ):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await _history(runtime, ws.id, [400, 30, 20, 10])
     async with runtime.db.write() as session:
         await retention.purge_audit(session, ws.id, now=utcnow())
@@ -223,7 +223,7 @@ async def test_exported_checkpoints_and_heads_reveal_a_removed_tail(
 async def test_only_the_purge_may_delete_audit_rows_on_postgresql(runtime, make_workspace, backend):
     if backend != "postgresql":
         pytest.skip("the append-only trigger exists on PostgreSQL; SQLite relies on the hash chain")
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await _history(runtime, ws.id, [400, 300, 1])
     delete = "DELETE FROM audit_events WHERE workspace_id = :ws AND seq = 1"
     # The owner role without the purge setting, or with it but no checkpoint covering the row: refused.
@@ -290,7 +290,7 @@ async def _events(runtime, workspace_id):  # type: ignore[no-untyped-def]
 async def test_processed_raw_bodies_are_dropped_after_retention_and_replays_stay_refused(
     client, runtime, make_workspace, run_jobs
 ):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     await seed(client, ws, run_jobs)
     body = json.dumps(
         {"id": "m-recent", "contact": {"id": "c-2", "name": "Recent"}, "text": "recent one"}
@@ -345,7 +345,7 @@ async def test_processed_raw_bodies_are_dropped_after_retention_and_replays_stay
 
 
 async def test_erasure_drops_the_contacts_raw_bodies(client, runtime, make_workspace, run_jobs):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     seeded = await seed(client, ws, run_jobs)
     other = json.dumps(
         {"id": "m-other", "contact": {"id": "c-other", "name": "Someone Else"}, "text": "hi"}

@@ -11,7 +11,9 @@ import websockets
 from relaydesk.auth.sessions import COOKIE_NAME, start_session
 from relaydesk.channels.api.tests.support import fixture_json, post_signed
 from relaydesk.db.base import utcnow
+from relaydesk.db.ids import uuid7
 from relaydesk.realtime import bus as bus_module
+from relaydesk.realtime import catalogue
 from relaydesk.realtime.events import emit
 from tests.realtime.support import LiveServer, connect
 
@@ -128,13 +130,13 @@ async def test_a_gap_on_the_bus_is_filled_from_the_database(runtime, server, mak
     start = sock.hello["seq"]
     async with runtime.db.write() as session:
         for n in range(3):
-            await emit(session, ws.id, "test.lost", {"n": n})
+            await emit(session, ws.id, catalogue.label_created(uuid7()))
         session.info.pop("relaydesk.events")  # the bus drops them
     async with runtime.db.write() as session:
-        await emit(session, ws.id, "test.after", {"n": 3})
+        await emit(session, ws.id, catalogue.label_updated(uuid7()))
     events = await sock.events(4)
     assert [e["seq"] for e in events] == [start + 1, start + 2, start + 3, start + 4]
-    assert [e["type"] for e in events] == ["test.lost"] * 3 + ["test.after"]
+    assert [e["type"] for e in events] == ["label.created"] * 3 + ["label.updated"]
     assert await sock.nothing_pending() == []
     await sock.close()
 
@@ -146,7 +148,7 @@ async def test_an_overflowing_queue_catches_up_without_loss(runtime, server, mak
     start = sock.hello["seq"]
     async with runtime.db.write() as session:
         for n in range(25):
-            await emit(session, ws.id, "test.burst", {"n": n})
+            await emit(session, ws.id, catalogue.label_created(uuid7()))
     events = await sock.events(25)
     assert [e["seq"] for e in events] == list(range(start + 1, start + 26))
     assert await sock.nothing_pending() == []
@@ -158,11 +160,11 @@ async def test_a_bus_resync_wakes_an_idle_socket(runtime, server, make_workspace
     ws = await make_workspace()
     sock = await connect(server.ws_url, headers=ws.agent.headers)
     async with runtime.db.write() as session:
-        await emit(session, ws.id, "test.lost", {})
+        await emit(session, ws.id, catalogue.label_deleted(uuid7()))
         session.info.pop("relaydesk.events")
     runtime.bus._resync_all()
     (event,) = await sock.events(1)
-    assert event["type"] == "test.lost" and event["seq"] == sock.hello["seq"] + 1
+    assert event["type"] == "label.deleted" and event["seq"] == sock.hello["seq"] + 1
     await sock.close()
 
 

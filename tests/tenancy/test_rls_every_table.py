@@ -257,7 +257,7 @@ _UNFILTERED_KIND = "tests.unfiltered_read"
 async def _unfiltered_read(ctx: JobContext) -> None:
     from relaydesk.models import Conversation
 
-    async with ctx.runtime.db.read() as session:
+    async with ctx.services.db.read() as session:
         seen = (await session.execute(sa.select(Conversation.workspace_id).distinct())).scalars()
         _SEEN_BY_JOB[ctx.payload["tag"]] = {str(ws) for ws in seen}
 

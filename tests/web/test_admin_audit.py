@@ -48,8 +48,8 @@ async def _membership(runtime, workspace_id, user_id):  # type: ignore[no-untype
 async def test_audit_page_lists_filters_and_hides_content_and_other_workspaces(
     client, runtime, make_workspace, run_jobs
 ):
-    ws = await make_workspace()
-    other = await make_workspace("Other")
+    ws = await make_workspace(audit_setup=False)
+    other = await make_workspace("Other", audit_setup=False)
     seeded = await seed(client, ws, run_jobs)  # a message whose words must never reach the page
     agent_m = await _membership(runtime, ws.id, ws.agent.user_id)
     for op in ("deactivate", "reactivate"):
@@ -128,22 +128,25 @@ async def test_audit_page_lists_filters_and_hides_content_and_other_workspaces(
 
 
 async def test_audit_page_pages_back_to_the_oldest_row_keeping_the_filter(client, runtime, make_workspace):
-    ws = await make_workspace()
+    ws = await make_workspace(audit_setup=False)
     async with runtime.db.write() as session:
         for i in range(60):
             await audit.record(
-                session, ws.id, "test.tick" if i % 3 else "test.tock", metadata={"n": i, "ok": True}
+                session,
+                ws.id,
+                "keys.workspace_rotated" if i % 3 else "keys.contact_shredded",
+                metadata={"n": i, "ok": True},
             )
     await login(client, ws.admin.email, ws.admin.password)
     all_seqs = await _seqs(runtime, ws.id)  # the 60 test rows and the login's
-    first = await client.get("/admin/audit", params={"action": "test."})
+    first = await client.get("/admin/audit", params={"action": "keys."})
     assert first.status_code == 200
     page = html.unescape(first.text)
     seen = rows(page)
-    assert len(seen) == 50 and all(a.startswith("test.") for _, a in seen)
+    assert len(seen) == 50 and all(a.startswith("keys.") for _, a in seen)
     assert "n=59 ok=true" in page  # metadata as key=value
     older = re.search(r'<a href="([^"]+)" rel="next">Older', page)
-    assert older and "action=test." in older.group(1)
+    assert older and "action=keys." in older.group(1)
     second = await client.get(older.group(1))
     rest = rows(html.unescape(second.text))
     assert len(rest) == 10 and rest[-1][0] == min(all_seqs)

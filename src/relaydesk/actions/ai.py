@@ -27,6 +27,7 @@ from relaydesk.models.conversations import PRIORITIES, Conversation, Conversatio
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.workspaces import Team
 from relaydesk.privacy import audit, storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 #: Mirrored into `Inbox.settings` so receiving a message decides "run the AI?" with no extra query: on
@@ -127,15 +128,7 @@ async def save_settings(
         # Which settings changed, never their values (an endpoint URL or key is configuration, not audit).
         metadata={"keys": sorted(clean), "api_key_changed": api_key is not ...},
     )
-    await emit(
-        session,
-        workspace_id,
-        "ai.settings_updated",
-        {
-            "inbox_id": str(inbox_id) if inbox_id else None,
-            "actor_id": str(actor_id) if actor_id else None,
-        },
-    )
+    await emit(session, workspace_id, events.ai_settings_updated(inbox_id, actor_id))
     return row
 
 
@@ -215,13 +208,7 @@ async def set_conversation_ai(
     await emit(
         session,
         workspace_id,
-        "ai.conversation_updated",
-        {
-            "conversation_id": str(conversation_id),
-            "ai_enabled": enabled,
-            "reason": state.off_reason,
-            "actor_id": str(actor_id) if actor_id else None,
-        },
+        events.ai_conversation_updated(conversation_id, enabled, state.off_reason, actor_id),
     )
     return state
 
@@ -536,17 +523,7 @@ async def apply_triage(
 async def _announce(session: AsyncSession, decision: AiDecision) -> None:
     """Tell the conversation's viewers a decision was logged (ids and kind only; they fetch the rest)."""
     await session.flush()
-    await emit(
-        session,
-        decision.workspace_id,
-        "ai.decision",
-        {
-            "decision_id": str(decision.id),
-            "conversation_id": str(decision.conversation_id),
-            "action": decision.action,
-            "reason_category": decision.reason_category,
-        },
-    )
+    await emit(session, decision.workspace_id, events.ai_decision(decision))
 
 
 def handoff_note(plan: Plan, summary: list[str]) -> str:
@@ -595,14 +572,5 @@ async def contest_decision(
     if state.handed_off_at is None:
         plan = Plan("handoff", None, "contested", f"decision {decision.id} contested", inputs=decision.inputs)
         await _handoff(session, conv, state, settings, "contested", handoff_note(plan, []))
-    await emit(
-        session,
-        workspace_id,
-        "ai.decision_contested",
-        {
-            "decision_id": str(decision.id),
-            "conversation_id": str(conv.id),
-            "actor_id": str(actor_id) if actor_id else None,
-        },
-    )
+    await emit(session, workspace_id, events.ai_decision_contested(decision.id, conv.id, actor_id))
     return decision

@@ -30,6 +30,7 @@ from relaydesk.models.ai import AiIntent, AiIntentModel
 from relaydesk.models.conversations import PRIORITIES, Label
 from relaydesk.models.jobs import Job
 from relaydesk.privacy import audit
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 TRAIN_JOB = "ai.train_intents"
@@ -300,16 +301,7 @@ async def _changed(
         # The intent's name and which fields changed; phrases are configuration, not audit material.
         metadata={"name": row.name, "keys": sorted(keys)},
     )
-    await emit(
-        session,
-        workspace_id,
-        "ai.intents_updated",
-        {
-            "intent_id": str(row.id),
-            "action": action.rsplit("_", 1)[-1],
-            "actor_id": str(actor_id) if actor_id else None,
-        },
-    )
+    await emit(session, workspace_id, events.ai_intents_updated(row.id, action.rsplit("_", 1)[-1], actor_id))
     if set(keys) & _TRAINING_FIELDS:
         await request_retrain(session, workspace_id)
 
@@ -438,12 +430,8 @@ async def request_retrain(session: AsyncSession, workspace_id: uuid.UUID) -> AiI
         latest = pending.created_at + dt.timedelta(seconds=RETRAIN_MAX_DELAY_SECONDS)
         pending.run_at = max(pending.run_at, min(now + debounce, latest))
     await session.flush()
-    await emit(session, workspace_id, "ai.intent_model_updated", model_event(target))
+    await emit(session, workspace_id, events.ai_intent_model_updated(target))
     return target
-
-
-def model_event(m: AiIntentModel) -> dict[str, Any]:
-    return {"version": m.version, "state": m.state}
 
 
 def model_state(m: AiIntentModel | None) -> dict[str, Any] | None:
@@ -492,7 +480,7 @@ async def begin_training(
     target.intent_count = len(data)
     target.example_count = sum(len(v) for v in data.values())
     await session.flush()
-    await emit(session, workspace_id, "ai.intent_model_updated", model_event(target))
+    await emit(session, workspace_id, events.ai_intent_model_updated(target))
     return target, data
 
 
@@ -518,7 +506,7 @@ async def finish_training(
         )
     )
     await session.flush()
-    await emit(session, workspace_id, "ai.intent_model_updated", model_event(target))
+    await emit(session, workspace_id, events.ai_intent_model_updated(target))
     return target
 
 
@@ -543,5 +531,5 @@ async def fail_training(
         return None
     target.state, target.error = "failed", error[:2000]
     await session.flush()
-    await emit(session, workspace_id, "ai.intent_model_updated", model_event(target))
+    await emit(session, workspace_id, events.ai_intent_model_updated(target))
     return target

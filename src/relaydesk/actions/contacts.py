@@ -14,6 +14,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.contacts import Contact, ContactIdentity
 from relaydesk.privacy import storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 
@@ -63,7 +64,7 @@ async def create_contact(
         custom_attributes=custom_attributes,
         notes=notes,
     )
-    await emit(session, workspace_id, "contact.created", {"contact_id": str(contact.id)})
+    await emit(session, workspace_id, events.contact_created(contact.id))
     return contact
 
 
@@ -75,7 +76,7 @@ async def update_contact(
     if email and "@" not in email:
         raise InvalidInput("email is not an e-mail address")
     await storage.write_contact(session, contact, **fields)
-    await emit(session, workspace_id, "contact.updated", {"contact_id": str(contact.id)})
+    await emit(session, workspace_id, events.contact_updated(contact.id))
     return contact
 
 
@@ -127,5 +128,5 @@ async def contact_for_identity(
             await add_identity(session, workspace_id, contact.id, inbox_id, external_id)
     except IntegrityError:
         return (await session.execute(stmt)).scalar_one()
-    await emit(session, workspace_id, "contact.created", {"contact_id": str(contact.id)})
+    await emit(session, workspace_id, events.contact_created(contact.id))
     return contact

@@ -14,24 +14,8 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput, NotFound
 from relaydesk.models.conversations import PRIORITIES, STATUSES, Conversation, ConversationLabel, Label
 from relaydesk.models.workspaces import Membership, Team, Workspace
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
-
-
-def conversation_state(conv: Conversation) -> dict[str, Any]:
-    """Non-personal state carried by conversation events."""
-    return {
-        "conversation_id": str(conv.id),
-        "display_number": conv.display_number,
-        "inbox_id": str(conv.inbox_id),
-        "contact_id": str(conv.contact_id),
-        "status": conv.status,
-        "snoozed_until": conv.snoozed_until.isoformat() if conv.snoozed_until else None,
-        "priority": conv.priority,
-        "assignee_id": str(conv.assignee_id) if conv.assignee_id else None,
-        "team_id": str(conv.team_id) if conv.team_id else None,
-        "unread_count": conv.unread_count,
-        "last_activity_at": conv.last_activity_at.isoformat(),
-    }
 
 
 async def _next_display_number(session: AsyncSession, workspace_id: uuid.UUID) -> int:
@@ -63,7 +47,7 @@ async def create_conversation(
     )
     session.add(conv)
     await session.flush()
-    await emit(session, workspace_id, "conversation.created", conversation_state(conv))
+    await emit(session, workspace_id, events.conversation_created(conv))
     return conv
 
 
@@ -89,10 +73,9 @@ async def current_conversation(
 async def _changed(
     session: AsyncSession, conv: Conversation, changes: dict[str, Any], actor_id: uuid.UUID | None
 ) -> None:
-    state = conversation_state(conv)
-    state["changed"] = sorted(changes)
-    state["actor_id"] = str(actor_id) if actor_id else None
-    await emit(session, conv.workspace_id, "conversation.updated", state)
+    await emit(
+        session, conv.workspace_id, events.conversation_updated(conv, list(changes), actor_id=actor_id)
+    )
 
 
 async def change_status(
@@ -216,11 +199,11 @@ async def set_labels(
             [{"workspace_id": workspace_id, "conversation_id": conv.id, "label_id": lid} for lid in wanted],
         )
     conv.updated_at = utcnow()
-    state = conversation_state(conv)
-    state["labels"] = sorted(str(x) for x in wanted)
-    state["changed"] = ["labels"]
-    state["actor_id"] = str(actor_id) if actor_id else None
-    await emit(session, workspace_id, "conversation.updated", state)
+    await emit(
+        session,
+        workspace_id,
+        events.conversation_updated(conv, ["labels"], actor_id=actor_id, labels=list(wanted)),
+    )
     return sorted(wanted)
 
 

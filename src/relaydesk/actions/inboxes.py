@@ -17,6 +17,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import audit, storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 
@@ -40,6 +41,7 @@ async def create_inbox(
     channel_type: str,
     settings: dict[str, Any] | None = None,
     credentials: dict[str, Any] | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> Inbox:
     if channel(channel_type) is None:
         names = ", ".join(c.name for c in implemented_channels())
@@ -62,9 +64,16 @@ async def create_inbox(
     from relaydesk.actions.ai import sync_inbox_flags
 
     await sync_inbox_flags(session, workspace_id)
-    await emit(
-        session, workspace_id, "inbox.created", {"inbox_id": str(inbox.id), "channel_type": channel_type}
+    await audit.record(
+        session,
+        workspace_id,
+        "inbox.created",
+        actor_id=actor_id,
+        target_type="inbox",
+        target_id=inbox.id,
+        metadata={"channel_type": channel_type, "credentials_given": sorted(credentials or {})},
     )
+    await emit(session, workspace_id, events.inbox_created(inbox.id, channel_type))
     return inbox
 
 
@@ -76,7 +85,9 @@ async def update_inbox(
     name: str | None = None,
     settings: dict[str, Any] | None = None,
     is_active: bool | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> Inbox:
+    """Audited as `inbox.updated` with the names of the fields and settings changed, not their values."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
     if name is not None:
         if not name.strip():
@@ -86,7 +97,17 @@ async def update_inbox(
         inbox.settings = {**inbox.settings, **settings}
     if is_active is not None:
         inbox.is_active = is_active
-    await emit(session, workspace_id, "inbox.updated", {"inbox_id": str(inbox.id)})
+    changed = [k for k, v in (("name", name), ("is_active", is_active)) if v is not None]
+    await audit.record(
+        session,
+        workspace_id,
+        "inbox.updated",
+        actor_id=actor_id,
+        target_type="inbox",
+        target_id=inbox.id,
+        metadata={"keys": changed + [f"settings.{k}" for k in sorted(settings or {})]},
+    )
+    await emit(session, workspace_id, events.inbox_updated(inbox.id))
     return inbox
 
 
@@ -155,8 +176,19 @@ async def record_inbox_events(session: AsyncSession, inbox_ids: set[uuid.UUID]) 
     await conn.execute(_INBOX_EVENT, {"ids": due, "now": utcnow()})
 
 
-async def delete_inbox(session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID) -> None:
+async def delete_inbox(
+    session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+) -> None:
     """Delete the inbox with its conversations and messages (the database cascades)."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    await audit.record(
+        session,
+        workspace_id,
+        "inbox.deleted",
+        actor_id=actor_id,
+        target_type="inbox",
+        target_id=inbox.id,
+        metadata={"channel_type": inbox.channel_type},
+    )
     await session.delete(inbox)
-    await emit(session, workspace_id, "inbox.deleted", {"inbox_id": str(inbox_id)})
+    await emit(session, workspace_id, events.inbox_deleted(inbox_id))

@@ -23,8 +23,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from relaydesk.actions.conversations import conversation_state
-from relaydesk.actions.messages import check_content, message_state
+from relaydesk.actions.messages import check_content
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow
 from relaydesk.db.ids import uuid7
@@ -35,6 +34,7 @@ from relaydesk.models.inboxes import Inbox
 from relaydesk.models.messages import Message
 from relaydesk.models.workspaces import Workspace
 from relaydesk.privacy import storage
+from relaydesk.realtime import catalogue
 from relaydesk.realtime.events import emit_many
 from relaydesk.search import index as search_index
 
@@ -142,7 +142,7 @@ async def receive_incoming_batch(
     if not fresh:
         return results
 
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[catalogue.Event] = []
     contact_of, new_keys = await _contacts_for(session, conn, inbox, [items[i] for i in fresh], now, events)
     conversation_of = await _conversations_for(
         conn, inbox, list(dict.fromkeys(contact_of.values())), now, events
@@ -200,7 +200,7 @@ async def receive_incoming_batch(
             conv.status = "open"
             conv.snoozed_until = None
         touched[conv.id] = conv
-        events.append(("message.created", message_state(SimpleNamespace(**row))))
+        events.append(catalogue.message_created(SimpleNamespace(**row), catalogue.contact(contact_id)))
 
     await conn.execute(_INSERT_MESSAGES, rows)
     if with_attachments:
@@ -214,10 +214,9 @@ async def receive_incoming_batch(
         await search_index.index_subjects(conn, index, workspace_id, search_index.MESSAGE, indexed)
     await _save_conversations(conn, list(touched.values()), now)
     for conv in touched.values():
-        state = conversation_state(conv)  # type: ignore[arg-type]
-        state["changed"] = ["message"]
-        state["actor_id"] = None
-        events.append(("conversation.updated", state))
+        events.append(
+            catalogue.conversation_updated(conv, ["message"], actor=catalogue.contact(conv.contact_id))
+        )
     await emit_many(session, workspace_id, events, conn=conn)
     if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
         await enqueue_many(
@@ -266,7 +265,7 @@ async def _contacts_for(
     inbox: InboxRef,
     items: list[IncomingMessage],
     now: Any,
-    events: list[tuple[str, dict[str, Any]]],
+    events: list[catalogue.Event],
 ) -> tuple[dict[str, uuid.UUID], dict[uuid.UUID, bytes]]:
     """Contact id per external id: known identities, and new contacts (with their identity on this inbox,
     sealed personal fields and search tokens) for first-time senders; also the new contacts' keys."""
@@ -315,7 +314,7 @@ async def _contacts_for(
             }
         )
         indexed.append((contact_id, texts))
-        events.append(("contact.created", {"contact_id": str(contact_id)}))
+        events.append(catalogue.contact_created(contact_id, catalogue.contact(contact_id)))
     await conn.execute(_INSERT_CONTACTS, contact_rows)
     await conn.execute(_INSERT_IDENTITIES, identity_rows)
     await search_index.index_subjects(conn, index, workspace_id, search_index.CONTACT, indexed)
@@ -327,7 +326,7 @@ async def _conversations_for(
     inbox: InboxRef,
     contact_ids: list[uuid.UUID],
     now: Any,
-    events: list[tuple[str, dict[str, Any]]],
+    events: list[catalogue.Event],
 ) -> dict[uuid.UUID, SimpleNamespace]:
     """Each contact's latest unresolved conversation on this inbox (locked on PostgreSQL), or a new one
     numbered in arrival order."""
@@ -366,7 +365,7 @@ async def _conversations_for(
         rows.append(row)
         conv = SimpleNamespace(**row)
         current[contact_id] = conv
-        events.append(("conversation.created", conversation_state(conv)))  # type: ignore[arg-type]
+        events.append(catalogue.conversation_created(conv, catalogue.contact(contact_id)))
     await conn.execute(_INSERT_CONVERSATIONS, rows)
     return current
 

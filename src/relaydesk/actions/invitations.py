@@ -22,6 +22,7 @@ from relaydesk.db.base import utcnow
 from relaydesk.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from relaydesk.models.users import Invitation, User
 from relaydesk.models.workspaces import ROLES, Membership, Workspace
+from relaydesk.privacy import audit
 
 INVITATION_DAYS = 7
 
@@ -67,6 +68,16 @@ async def invite(
     )
     session.add(row)
     await session.flush()
+    # The address is personal data and stays out of the chain: the row id and the role say enough.
+    await audit.record(
+        session,
+        workspace_id,
+        "invitation.created",
+        actor_id=invited_by,
+        target_type="invitation",
+        target_id=row.id,
+        metadata={"role": role},
+    )
     return row, token
 
 
@@ -83,7 +94,13 @@ async def find_invitation(session: AsyncSession, token: str) -> tuple[Invitation
     return row[0], row[1]
 
 
-async def revoke_invitation(session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
+async def revoke_invitation(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> None:
     result = await session.execute(
         sa.delete(Invitation).where(
             Invitation.workspace_id == workspace_id,
@@ -93,6 +110,14 @@ async def revoke_invitation(session: AsyncSession, workspace_id: uuid.UUID, invi
     )
     if result.rowcount != 1:
         raise NotFound("invitation not found")
+    await audit.record(
+        session,
+        workspace_id,
+        "invitation.revoked",
+        actor_id=actor_id,
+        target_type="invitation",
+        target_id=invitation_id,
+    )
 
 
 async def accept_invitation(session: AsyncSession, token: str, *, name: str, password: str) -> User:
@@ -110,6 +135,15 @@ async def accept_invitation(session: AsyncSession, token: str, *, name: str, pas
         ok, _ = verify_password(user.password_hash, password)
         if not ok:
             raise NotAuthenticated("you already have an account: enter its password to join")
-    await add_member(session, invitation.workspace_id, user.id, invitation.role)
+    await add_member(session, invitation.workspace_id, user.id, invitation.role, actor_id=user.id)
     invitation.accepted_at = utcnow()
+    await audit.record(
+        session,
+        invitation.workspace_id,
+        "invitation.accepted",
+        actor_id=user.id,
+        target_type="invitation",
+        target_id=invitation.id,
+        metadata={"role": invitation.role},
+    )
     return user

@@ -1,4 +1,4 @@
-"""Key management actions: rotate a workspace key, crypto-shred a contact. Both are audited."""
+"""Key management actions: rotate a workspace or the master key, crypto-shred a contact. All audited."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.actions import retention
 from relaydesk.jobs.outbox import enqueue
 from relaydesk.models.keys import KeyRotation
-from relaydesk.privacy import audit, rotation, storage
+from relaydesk.privacy import audit, rotation, storage, vault
 from relaydesk.privacy.audit_chain import ActorKind
 
 
@@ -69,3 +69,19 @@ async def shred_contact(
         target_id=contact_id,
         metadata={"index_subjects_removed": removed, "raw_bodies_dropped": raw_dropped},
     )
+
+
+async def rotate_master_key(session: AsyncSession) -> dict[str, int]:
+    """Re-wrap every workspace key and master-sealed secret under the first configured master key
+    (`relaydesk keys rotate --master`), audited as `keys.master_rotated` in the platform chain with the
+    new key's id and the counts; returns the counts per kind."""
+    counts = await rotation.rewrap_for_master(session)
+    await audit.record(
+        session,
+        audit.PLATFORM,
+        "keys.master_rotated",
+        target_type="master_key",
+        target_id=vault.ring().current_master.key_id,
+        metadata={name: count for name, count in counts.items()},
+    )
+    return counts

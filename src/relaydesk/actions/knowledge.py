@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.knowledge import ARTICLE_KINDS, KnowledgeArticle, KnowledgeChunk
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 MAX_BODY = 100_000
@@ -100,10 +100,6 @@ def _add_chunks(session: AsyncSession, article: KnowledgeArticle, prepared: Prep
         )
 
 
-def article_state(a: KnowledgeArticle) -> dict[str, Any]:
-    return {"article_id": str(a.id), "kind": a.kind, "published": a.published}
-
-
 async def create_article(
     session: AsyncSession, workspace_id: uuid.UUID, prepared: Prepared
 ) -> KnowledgeArticle:
@@ -123,7 +119,7 @@ async def create_article(
     await session.flush()
     _add_chunks(session, article, prepared)
     await session.flush()
-    await emit(session, workspace_id, "knowledge.article_created", article_state(article))
+    await emit(session, workspace_id, events.article_created(article))
     return article
 
 
@@ -142,13 +138,13 @@ async def update_article(
     )
     _add_chunks(session, article, prepared)
     await session.flush()
-    await emit(session, workspace_id, "knowledge.article_updated", article_state(article))
+    await emit(session, workspace_id, events.article_updated(article))
     return article
 
 
 async def delete_article(session: AsyncSession, workspace_id: uuid.UUID, article_id: uuid.UUID) -> None:
     article = await get_scoped(session, KnowledgeArticle, workspace_id, article_id)
-    state = article_state(article)
+    deleted = events.article_deleted(article)
     await session.execute(
         sa.delete(KnowledgeChunk).where(
             KnowledgeChunk.workspace_id == workspace_id, KnowledgeChunk.article_id == article.id
@@ -156,7 +152,7 @@ async def delete_article(session: AsyncSession, workspace_id: uuid.UUID, article
     )
     await session.delete(article)
     await session.flush()
-    await emit(session, workspace_id, "knowledge.article_deleted", state)
+    await emit(session, workspace_id, deleted)
 
 
 async def import_articles(

@@ -14,6 +14,7 @@ from relaydesk.errors import Conflict, InvalidInput
 from relaydesk.models.conversations import Label
 from relaydesk.models.library import ATTRIBUTE_TYPES, AttributeDefinition, CannedResponse
 from relaydesk.models.workspaces import Membership, Team, TeamMember
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -38,7 +39,7 @@ async def create_team(
     team = Team(workspace_id=workspace_id, name=name, description=description)
     session.add(team)
     await session.flush()
-    await emit(session, workspace_id, "team.created", {"team_id": str(team.id)})
+    await emit(session, workspace_id, events.team_created(team.id))
     return team
 
 
@@ -60,14 +61,14 @@ async def update_team(
         team.name = name.strip()
     if description is not None:
         team.description = description
-    await emit(session, workspace_id, "team.updated", {"team_id": str(team.id)})
+    await emit(session, workspace_id, events.team_updated(team.id))
     return team
 
 
 async def delete_team(session: AsyncSession, workspace_id: uuid.UUID, team_id: uuid.UUID) -> None:
     team = await get_scoped(session, Team, workspace_id, team_id)
     await session.delete(team)
-    await emit(session, workspace_id, "team.deleted", {"team_id": str(team_id)})
+    await emit(session, workspace_id, events.team_deleted(team_id))
 
 
 async def set_team_members(
@@ -93,7 +94,7 @@ async def set_team_members(
             sa.insert(TeamMember),
             [{"workspace_id": workspace_id, "team_id": team_id, "user_id": u} for u in wanted],
         )
-    await emit(session, workspace_id, "team.updated", {"team_id": str(team_id)})
+    await emit(session, workspace_id, events.team_updated(team_id))
     return sorted(wanted)
 
 
@@ -117,7 +118,7 @@ async def create_label(
     label = Label(workspace_id=workspace_id, name=name.strip(), color=color, description=description)
     session.add(label)
     await session.flush()
-    await emit(session, workspace_id, "label.created", {"label_id": str(label.id)})
+    await emit(session, workspace_id, events.label_created(label.id))
     return label
 
 
@@ -139,14 +140,14 @@ async def update_label(
     label.name, label.color = name.strip(), color
     if "description" in fields:
         label.description = fields["description"]
-    await emit(session, workspace_id, "label.updated", {"label_id": str(label.id)})
+    await emit(session, workspace_id, events.label_updated(label.id))
     return label
 
 
 async def delete_label(session: AsyncSession, workspace_id: uuid.UUID, label_id: uuid.UUID) -> None:
     label = await get_scoped(session, Label, workspace_id, label_id)
     await session.delete(label)
-    await emit(session, workspace_id, "label.deleted", {"label_id": str(label_id)})
+    await emit(session, workspace_id, events.label_deleted(label_id))
 
 
 # --- canned responses -----------------------------------------------------------------------------------

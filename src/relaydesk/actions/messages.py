@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions.conversations import conversation_state
 from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
@@ -17,24 +16,10 @@ from relaydesk.jobs.outbox import enqueue
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.messages import DELIVERY_ORDER, Message
 from relaydesk.privacy import storage
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 MAX_CONTENT_CHARS = 20_000
-
-
-def message_state(msg: Any) -> dict[str, Any]:
-    """Non-personal message fields carried by events (of a Message, or a row built for a Core insert)."""
-    return {
-        "message_id": str(msg.id),
-        "conversation_id": str(msg.conversation_id),
-        "inbox_id": str(msg.inbox_id),
-        "message_type": msg.message_type,
-        "sender_kind": msg.sender_kind,
-        "sender_user_id": str(msg.sender_user_id) if msg.sender_user_id else None,
-        "status": msg.status,
-        "failure_reason": msg.failure_reason,
-        "created_at": msg.created_at.isoformat(),
-    }
 
 
 def check_content(text: str | None, attachments: list[NewAttachment]) -> None:
@@ -52,13 +37,6 @@ async def _store(
     for att in attachments:
         session.add(storage.new_attachment(msg, att.filename, att.content_type, att.data))
     await session.flush()
-
-
-def _conv_summary(conv: Conversation, reason: str) -> dict[str, Any]:
-    state = conversation_state(conv)
-    state["changed"] = [reason]
-    state["actor_id"] = None
-    return state
 
 
 async def post_message(
@@ -109,8 +87,9 @@ async def post_message(
             workspace_id=workspace_id,
             idempotency_key=f"deliver:{msg.id}",
         )
-    await emit(session, workspace_id, "message.created", message_state(msg))
-    await emit(session, workspace_id, "conversation.updated", _conv_summary(conv, "message"))
+    by = {"agent": events.user_or_system(sender_user_id), "ai": events.AI}.get(sender_kind, events.SYSTEM)
+    await emit(session, workspace_id, events.message_created(msg, by))
+    await emit(session, workspace_id, events.conversation_updated(conv, ["message"], actor=by))
     return msg
 
 
@@ -148,5 +127,5 @@ async def update_delivery(
                 message.failure_reason = None
         changed = True
     if changed:
-        await emit(session, message.workspace_id, "message.updated", message_state(message))
+        await emit(session, message.workspace_id, events.message_updated(message))
     return changed

@@ -15,6 +15,7 @@ from relaydesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from relaydesk.models.users import ApiToken, User, UserSession
 from relaydesk.models.workspaces import ROLES, Membership, Workspace
 from relaydesk.privacy import audit
+from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$")
@@ -25,7 +26,9 @@ def slugify(name: str) -> str:
     return slug if len(slug) >= 3 else f"ws-{uuid.uuid4().hex[:8]}"
 
 
-async def create_workspace(session: AsyncSession, name: str, slug: str | None = None) -> Workspace:
+async def create_workspace(
+    session: AsyncSession, name: str, slug: str | None = None, *, actor_id: uuid.UUID | None = None
+) -> Workspace:
     name = name.strip()
     if not name:
         raise InvalidInput("workspace name is required")
@@ -37,6 +40,14 @@ async def create_workspace(session: AsyncSession, name: str, slug: str | None = 
     workspace = Workspace(name=name, slug=slug, settings={})
     session.add(workspace)
     await session.flush()
+    await audit.record(
+        session,
+        workspace.id,
+        "workspace.created",
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace.id,
+    )
     return workspace
 
 
@@ -81,8 +92,14 @@ async def create_user(session: AsyncSession, email: str, name: str, password: st
 
 
 async def add_member(
-    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    actor_id: uuid.UUID | None = None,
 ) -> Membership:
+    """Make `user_id` a member with `role`; audited as `member.added` (system actor for `createadmin`)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     existing = (
@@ -97,7 +114,8 @@ async def add_member(
     membership = Membership(workspace_id=workspace_id, user_id=user_id, role=role)
     session.add(membership)
     await session.flush()
-    await emit(session, workspace_id, "member.added", {"user_id": str(user_id), "role": role})
+    await _audit_member(session, membership, "member.added", actor_id, {"role": role})
+    await emit(session, workspace_id, events.member_added(user_id, role))
     return membership
 
 
@@ -154,7 +172,7 @@ async def change_role(
         raise Conflict("a workspace keeps at least one owner")
     previous, membership.role = membership.role, role
     await _audit_member(session, membership, "member.role_changed", actor_id, {"from": previous, "to": role})
-    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "role": role})
+    await emit(session, workspace_id, events.member_updated(membership.user_id, role=role))
     return membership
 
 
@@ -191,7 +209,7 @@ async def deactivate_member(
         )
     )
     await _audit_member(session, membership, "member.deactivated", actor_id)
-    await emit(session, workspace_id, "member.deactivated", {"user_id": str(membership.user_id)})
+    await emit(session, workspace_id, events.member_deactivated(membership.user_id))
     return membership
 
 
@@ -206,7 +224,7 @@ async def reactivate_member(
     membership.is_active = True
     membership.deactivated_at = None
     await _audit_member(session, membership, "member.reactivated", actor_id)
-    await emit(session, workspace_id, "member.updated", {"user_id": str(membership.user_id), "active": True})
+    await emit(session, workspace_id, events.member_updated(membership.user_id, active=True))
     return membership
 
 
@@ -216,8 +234,11 @@ async def update_workspace(
     *,
     name: str | None = None,
     settings: dict[str, object] | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> Workspace:
-    """Rename and/or merge settings (a key set to None is removed, falling back to its default)."""
+    """Rename and/or merge settings (a key set to None is removed, falling back to its default).
+    Audited as `workspace.settings_changed` with the names of what changed (the 2FA requirement and
+    private webhook targets are security settings)."""
     workspace = await get_scoped_workspace(session, workspace_id)
     if name is not None:
         if not name.strip() or len(name) > 200:
@@ -226,7 +247,17 @@ async def update_workspace(
     if settings:
         merged = {**workspace.settings, **settings}
         workspace.settings = {k: v for k, v in merged.items() if v is not None}
-    await emit(session, workspace_id, "workspace.updated", {"workspace_id": str(workspace_id)})
+    changed = (["name"] if name is not None else []) + sorted(settings or {})
+    await audit.record(
+        session,
+        workspace_id,
+        "workspace.settings_changed",
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace_id,
+        metadata={"keys": changed},
+    )
+    await emit(session, workspace_id, events.workspace_updated(workspace_id))
     return workspace
 
 

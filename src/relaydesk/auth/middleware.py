@@ -58,6 +58,7 @@ async def principal_from_token(runtime, raw: str) -> Principal | None:  # type: 
         email=user.email,
         via="token",
         token_id=token.id,
+        scopes=tuple(token.scopes or ()),
     )
 
 

@@ -20,6 +20,8 @@ class Principal:
     session_hash: str | None = None
     token_id: uuid.UUID | None = None
     csrf_token: str | None = None
+    # What an API token may do (auth/scopes.py); sessions are not scoped and keep ("*",).
+    scopes: tuple[str, ...] = ("*",)
 
     def has_role(self, minimum: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]

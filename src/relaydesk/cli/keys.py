@@ -79,7 +79,7 @@ async def _rotate_workspace(runtime, ref: str, background: bool, batch: int, con
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
 def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) -> None:
     """Rotate a workspace key online (old data stays readable), or finish a master-key rotation."""
-    from relaydesk.privacy import rotation, vault
+    from relaydesk.privacy import vault
 
     if bool(slug) == master:
         raise click.ClickException("give exactly one of --workspace <slug or name> or --master")
@@ -94,8 +94,10 @@ def keys_rotate(slug: str | None, master: bool, background: bool, batch: int) ->
                     raise click.ClickException(
                         "set RELAYDESK_MASTER_KEY=<new>,<old> first; the old key is still needed to re-wrap"
                     )
+                from relaydesk.actions.keys import rotate_master_key
+
                 async with runtime.db.write() as session:
-                    counts = await rotation.rewrap_for_master(session)
+                    counts = await rotate_master_key(session)
                 for name, count in counts.items():
                     console.print(f"{name}: {count} re-wrapped")
                 console.print(

@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
 from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
@@ -212,17 +213,28 @@ def token() -> None:
 @click.option("--email", required=True, help="The token acts as this user.")
 @click.option("--workspace", "workspace", required=True, help="Workspace slug or name.")
 @click.option("--name", default="cli", show_default=True, help="A label for the token.")
-def token_create(email: str, workspace: str, name: str) -> None:
-    """Create an API token and print it once."""
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Repeatable: * (full, the default), *:read (read-only) or <family>:read|write; families: "
+    + ", ".join(token_scopes.FAMILIES)
+    + ".",
+)
+def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API token and print it once (its scopes go to stderr)."""
     from relaydesk.actions.people import create_api_token
 
     settings = _settings()
 
     async def run() -> str:
         async with errors.opened(settings) as runtime, runtime.db.write() as session:
-            return await create_api_token(session, workspace=workspace, email=email, name=name)
+            return await create_api_token(
+                session, workspace=workspace, email=email, name=name, scopes=list(scopes) or None
+            )
 
     click.echo(asyncio.run(run()))
+    click.echo("scopes: " + " ".join(token_scopes.normalise(list(scopes) or [token_scopes.FULL])), err=True)
 
 
 main.add_command(keys_cli.keys)

@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relaydesk.db.base import Base, CreatedMixin, IdMixin, WorkspaceScoped
+from relaydesk.db.base import Base, CreatedMixin, IdMixin, JsonType, WorkspaceScoped
 
 
 class User(IdMixin, CreatedMixin, Base):
@@ -40,6 +40,9 @@ class ApiToken(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     last_used_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # auth/scopes.py: ["*"] full access (what every token had before scopes), ["*:read"] read-only, or
+    # per family ["conversations:write", "contacts:read", ...].
+    scopes: Mapped[list[str]] = mapped_column(JsonType, default=lambda: ["*"], server_default='["*"]')
 
 
 class UserSession(CreatedMixin, Base):

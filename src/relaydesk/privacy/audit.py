@@ -4,14 +4,10 @@ Call `record` in the same `db.write()` transaction as the change it describes, s
 audit row commit or roll back together. Rows carry ids, never content (`audit_chain` refuses metadata
 keys such as `email` or `text`).
 
-Action names in use (keep this list in step with docs/encryption.md §6):
-
-    auth.login  auth.login_failed  auth.logout  auth.2fa_enabled  auth.2fa_disabled
-    member.role_changed  member.deactivated  member.reactivated
-    inbox.created  inbox.credentials_changed
-    keys.workspace_rotated  keys.master_rotated  keys.contact_shredded
-    audit.purged
-    contact.viewed
+Every action name is declared once in `ACTIONS` below (documented in docs/privacy.md, "Audit trail");
+`record` refuses a name that is not there, so a new kind of event is added to the catalogue first.
+tests/privacy/test_audit_coverage.py walks the app's state-changing admin routes and fails when one of
+them records nothing.
 
 Retention (privacy checklist item 17): `purge_before` removes the oldest part of a chain and records an
 `AuditCheckpoint` (hash and seq of the last removed row, MAC'd under a master subkey) in the same
@@ -38,6 +34,58 @@ from relaydesk.privacy import audit_chain, crypto, vault
 from relaydesk.privacy.audit_chain import ActorKind, AuditRecord, ChainedRecord, MetadataValue, Outcome
 
 PLATFORM = uuid.UUID(int=0)
+
+# The audit catalogue: every action the chain may hold, with what it means. Security-relevant changes
+# are recorded by the action in `relaydesk/actions/` that makes them (one place, same transaction), so
+# the API, the web admin and the CLI all leave the same row.
+ACTIONS: Mapping[str, str] = {
+    # people signing in and guarding their account (auth/login.py)
+    "auth.login": "a person signed in (with or without the second factor)",
+    "auth.login_failed": "a sign-in or second-factor attempt failed",
+    "auth.logout": "a person signed out",
+    "auth.2fa_enabled": "a person turned two-factor authentication on",
+    "auth.2fa_disabled": "a person turned two-factor authentication off",
+    "auth.password_changed": "a person changed their password",
+    # workspaces and who belongs to them (actions/workspaces.py, actions/invitations.py)
+    "workspace.created": "a workspace was created (web, CLI `createadmin`, demo)",
+    "workspace.settings_changed": "workspace name or settings (2FA requirement, private webhook targets) changed",
+    "member.added": "a person became a member with a role (invitation accepted, API, `createadmin` owner)",
+    "member.role_changed": "a member's role changed",
+    "member.deactivated": "a member was deactivated (sessions and tokens end)",
+    "member.reactivated": "a member was reactivated",
+    "invitation.created": "an invitation link was issued for an e-mail address and role",
+    "invitation.revoked": "an unused invitation was withdrawn",
+    "invitation.accepted": "an invitation was accepted",
+    # credentials (actions/people.py)
+    "api_token.created": "an API token was issued (its scopes in the metadata)",
+    "api_token.revoked": "an API token was revoked",
+    # inboxes (actions/inboxes.py)
+    "inbox.created": "an inbox was connected",
+    "inbox.updated": "an inbox's name, settings or active flag changed",
+    "inbox.deleted": "an inbox was deleted with its conversations",
+    "inbox.credentials_changed": "an inbox secret was rotated",
+    "inbox.secrets_revealed": "an inbox's secrets were shown to an owner on purpose",
+    # outgoing webhooks (actions/webhooks.py)
+    "webhook.created": "an outgoing webhook endpoint was added",
+    "webhook.updated": "an outgoing webhook endpoint changed",
+    "webhook.secret_rotated": "an outgoing webhook signing secret was rotated",
+    "webhook.deleted": "an outgoing webhook endpoint was removed",
+    # AI configuration (actions/ai.py, actions/ai_intents.py)
+    "ai.settings_changed": "AI settings of the workspace or an inbox changed (keys, never values)",
+    "ai.intent_created": "a custom intent was added",
+    "ai.intent_updated": "an intent's name, phrases or rules changed",
+    "ai.intent_deleted": "a custom intent was removed",
+    # keys and data (actions/keys.py, actions/retention.py, api/v1/contacts.py)
+    "keys.workspace_rotated": "a workspace key generation was started (`relaydesk keys rotate --workspace`)",
+    "keys.master_rotated": "everything was re-wrapped under a new master key (`relaydesk keys rotate --master`)",
+    "keys.contact_shredded": "a contact's key was destroyed (crypto-shredding)",
+    "contact.viewed": "a contact's full profile was read",
+    "audit.purged": "the oldest audit rows past retention were removed behind a checkpoint",
+}
+
+
+class UnknownAuditAction(ValueError):
+    """An action name missing from `ACTIONS`: declare it (and document it) before recording it."""
 
 
 async def _lock_chain(session: AsyncSession, workspace_id: uuid.UUID) -> None:
@@ -104,6 +152,10 @@ async def record(
     Without ``actor_kind`` the actor is a user when ``actor_id`` is given and the system otherwise: that
     is what every action called from both a request and a job means, so callers do not spell it out.
     """
+    if action not in ACTIONS:
+        raise UnknownAuditAction(
+            f"audit action {action!r} is not in the catalogue (privacy/audit.py ACTIONS)"
+        )
     if actor_kind is None:
         actor_kind = ActorKind.USER if actor_id is not None else ActorKind.SYSTEM
     await _lock_chain(session, workspace_id)

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from relaydesk.db.base import utcnow
 from relaydesk.db.ids import uuid7
-from relaydesk.models.events import Event
+from relaydesk.models.events import Event as EventRow
 from relaydesk.models.workspaces import Workspace
+from relaydesk.realtime.catalogue import CATALOGUE, Event, UnknownEvent, check
 
 PENDING_KEY = "relaydesk.events"
 
@@ -27,17 +28,28 @@ _NEXT_SEQ = (
     .values(event_seq=_workspaces.c.event_seq + sa.bindparam("n"))
     .returning(_workspaces.c.event_seq)
 )
-_INSERT_EVENTS = sa.insert(Event.__table__)
+_INSERT_EVENTS = sa.insert(EventRow.__table__)
 
 
-async def emit(session: AsyncSession, workspace_id: uuid.UUID, type_: str, payload: dict[str, Any]) -> int:
-    return (await emit_many(session, workspace_id, [(type_, payload)]))[0]
+_check_payloads = False
+
+
+def check_payloads(enabled: bool) -> None:
+    """Validate every emitted payload against its catalogued schema (the test suite turns this on, so an
+    event that drifts from its schema fails a test; in production the builders are trusted)."""
+    global _check_payloads
+    _check_payloads = enabled
+
+
+async def emit(session: AsyncSession, workspace_id: uuid.UUID, event: Event) -> int:
+    """Record `event` (made by a builder of realtime/catalogue.py) in the caller's transaction."""
+    return (await emit_many(session, workspace_id, [event]))[0]
 
 
 async def emit_many(
     session: AsyncSession,
     workspace_id: uuid.UUID,
-    events: list[tuple[str, dict[str, Any]]],
+    events: list[Event],
     *,
     conn: AsyncConnection | None = None,
 ) -> list[int]:
@@ -48,6 +60,11 @@ async def emit_many(
     `conn`: the session's connection, when the caller already works on it (skips the ORM layer)."""
     if not events:
         return []
+    for type_, payload in events:
+        if _check_payloads:
+            check(type_, payload)
+        elif type_ not in CATALOGUE:
+            raise UnknownEvent(f"event type {type_!r} is not in the catalogue (realtime/catalogue.py)")
     target = conn if conn is not None else session
     last = (await target.execute(_NEXT_SEQ, {"ws": workspace_id, "n": len(events)})).scalar_one()
     first = last - len(events) + 1
@@ -88,9 +105,9 @@ async def events_since(
 ) -> list[dict]:
     rows = (
         await session.execute(
-            sa.select(Event)
-            .where(Event.workspace_id == workspace_id, Event.seq > after)
-            .order_by(Event.seq)
+            sa.select(EventRow)
+            .where(EventRow.workspace_id == workspace_id, EventRow.seq > after)
+            .order_by(EventRow.seq)
             .limit(limit)
         )
     ).scalars()

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from relaydesk import __version__
 from relaydesk.api.v1 import ROUTE_HANDLERS as API_HANDLERS
+from relaydesk.auth.guards import requires_token_scope
 from relaydesk.auth.middleware import AuthMiddleware
 from relaydesk.auth.principal import Principal
 from relaydesk.config import Settings, load_settings
@@ -24,6 +25,8 @@ from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.api_docs import SelfHostedSwagger, swagger_assets
 from relaydesk.server.errors import EXCEPTION_HANDLERS
 from relaydesk.server.headers import add_security_headers
+from relaydesk.server.input_guards import InputGuardMiddleware
+from relaydesk.server.openapi_errors import document_real_errors
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ def create_app(
         route_handlers=API_HANDLERS,
         middleware=[DefineMiddleware(AuthMiddleware, exclude=[OPENAPI_PATH]), TenantScopeMiddleware()],
         dependencies={"principal": Provide(provide_principal)},
+        # One scope check for every API route (API tokens only; sessions keep their role rules).
+        guards=[requires_token_scope],
     )
     route_handlers: list = [health, receive_webhook, api, swagger_assets(OPENAPI_PATH)]
     if settings.demo:
@@ -86,7 +91,7 @@ def create_app(
         route_handlers=route_handlers,
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[TenantBoundaryMiddleware()],
+        middleware=[TenantBoundaryMiddleware(), InputGuardMiddleware()],
         before_send=[add_security_headers],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
@@ -104,6 +109,7 @@ def create_app(
         ),
         debug=False,
     )
+    document_real_errors(app)
     app.state.runtime = runtime
     return app
 

@@ -18,6 +18,7 @@ from litestar.response import Redirect
 
 from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.actions import invitations, library, people, webhooks, workspaces
+from relaydesk.auth import scopes as token_scopes
 from relaydesk.channels.registry import implemented_channels
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import DomainError, Forbidden, InvalidInput
@@ -71,6 +72,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "last_event_at": iso(inbox.last_event_at),
         "last_error": inbox.last_error,
         "last_error_at": iso(inbox.last_error_at),
+        "failed_events": inbox.failed_events,
     }
 
 
@@ -151,7 +153,7 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
                 .where(ApiToken.workspace_id == ws)
                 .order_by(ApiToken.created_at.desc())
             )
-            return {"tokens": (await session.execute(stmt)).all()}
+            return {"tokens": (await session.execute(stmt)).all(), "scope_families": token_scopes.FAMILIES}
         if section == "webhooks":
             return {
                 "endpoints": await rows(
@@ -217,6 +219,7 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
                 "last_event_at": iso(i.last_event_at),
                 "last_error": i.last_error,
                 "last_error_at": iso(i.last_error_at),
+                "failed_events": i.failed_events,
             }
             for i in inboxes
         ]
@@ -229,7 +232,12 @@ Op = Callable[[Any, WebContext, dict[str, Any], Runtime], Awaitable[dict[str, An
 async def _inboxes_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
     settings = {"webhook_url": f["webhook_url"].strip()} if f.get("webhook_url", "").strip() else {}
     await inbox_actions.create_inbox(
-        s, ctx.workspace.id, name=f.get("name", ""), channel_type=f.get("channel_type", ""), settings=settings
+        s,
+        ctx.workspace.id,
+        name=f.get("name", ""),
+        channel_type=f.get("channel_type", ""),
+        settings=settings,
+        actor_id=ctx.info.user.id,
     )
 
 
@@ -242,11 +250,14 @@ async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
         name=f.get("name"),
         settings=settings,
         is_active=f.get("is_active") == "on",
+        actor_id=ctx.info.user.id,
     )
 
 
 async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await inbox_actions.rotate_secret(s, ctx.workspace.id, _uuid(f), "inbound_secret")
+    await inbox_actions.rotate_secret(
+        s, ctx.workspace.id, _uuid(f), "inbound_secret", actor_id=ctx.info.user.id
+    )
 
 
 async def _people_invite(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
@@ -262,22 +273,26 @@ async def _people_invite(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime
 
 
 async def _people_revoke(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await invitations.revoke_invitation(s, ctx.workspace.id, _uuid(f))
+    await invitations.revoke_invitation(s, ctx.workspace.id, _uuid(f), actor_id=ctx.info.user.id)
 
 
 async def _people_role(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await workspaces.change_role(s, ctx.workspace.id, _uuid(f), f.get("role", ""), actor_role=ctx.role)
+    await workspaces.change_role(
+        s, ctx.workspace.id, _uuid(f), f.get("role", ""), actor_role=ctx.role, actor_id=ctx.info.user.id
+    )
 
 
 async def _people_deactivate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
     membership = await get_scoped(s, Membership, ctx.workspace.id, _uuid(f))
     if membership.user_id == ctx.info.user.id:
         raise Forbidden("you cannot deactivate yourself")
-    await workspaces.deactivate_member(s, ctx.workspace.id, membership.id, actor_role=ctx.role)
+    await workspaces.deactivate_member(
+        s, ctx.workspace.id, membership.id, actor_role=ctx.role, actor_id=ctx.info.user.id
+    )
 
 
 async def _people_reactivate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await workspaces.reactivate_member(s, ctx.workspace.id, _uuid(f))
+    await workspaces.reactivate_member(s, ctx.workspace.id, _uuid(f), actor_id=ctx.info.user.id)
 
 
 async def _teams_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
@@ -337,16 +352,27 @@ async def _settings_save(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime
             "require_2fa_roles": roles,
             "allow_private_webhook_targets": f.get("allow_private_webhook_targets") == "on",
         },
+        actor_id=ctx.info.user.id,
     )
 
 
 async def _tokens_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
-    _, raw = await people.issue_api_token(s, ctx.workspace.id, ctx.info.user.id, f.get("name", ""))
-    return {"new_token": raw}
+    """The scope preset (`*` full, `*:read` read-only) plus any per-family scopes ticked or typed."""
+    wanted = [f.get("preset", "")] if f.get("preset") else []
+    wanted += f.get("_scopes", []) + [v for v in f.get("scopes", "").replace(",", " ").split() if v]
+    row, raw = await people.issue_api_token(
+        s,
+        ctx.workspace.id,
+        ctx.info.user.id,
+        f.get("name", ""),
+        scopes=wanted or [token_scopes.FULL],
+        actor_id=ctx.info.user.id,
+    )
+    return {"new_token": raw, "new_token_scopes": row.scopes}
 
 
 async def _tokens_revoke(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    await people.revoke_api_token(s, ctx.workspace.id, _uuid(f), None)
+    await people.revoke_api_token(s, ctx.workspace.id, _uuid(f), None, actor_id=ctx.info.user.id)
 
 
 async def _webhooks_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> dict[str, Any]:
@@ -405,6 +431,7 @@ async def admin_op(section: str, op: str, request: Request, runtime: Runtime) ->
     form: dict[str, Any] = {k: str(v) for k, v in raw_form.items()}
     form["_members"] = raw_form.getall("members", [])
     form["_require_2fa_roles"] = raw_form.getall("require_2fa_roles", [])
+    form["_scopes"] = [str(v) for v in raw_form.getall("scope", [])]
     try:
         async with runtime.db.write() as session:
             shown_once = await handler(session, ctx, form, runtime)

@@ -241,6 +241,7 @@ async def conversation_assist(
         return await assist_mod.assist(session, principal.workspace_id, conversation_id)
 
 
+SCOPE_FAMILY = "ai"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     settings_show,
     settings_update,

@@ -1,6 +1,8 @@
 """Personal API tokens: everyone manages their own; admins see and revoke every token of the workspace.
 
-The clear token is in the creation response only; afterwards a token is known by its prefix.
+The clear token is in the creation response only; afterwards a token is known by its prefix. Each
+token carries scopes (auth/scopes.py): full access by default, `*:read` read-only, or per family; a
+token can only create tokens no stronger than itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from litestar.params import Parameter
 
 from relaydesk.actions.people import issue_api_token, revoke_api_token
 from relaydesk.api.v1._common import Cursor, Limit, Name, keyset_page
+from relaydesk.auth import scopes as token_scopes
 from relaydesk.auth.guards import requires_agent
 from relaydesk.auth.principal import Principal
 from relaydesk.errors import Forbidden, InvalidInput
@@ -28,6 +31,8 @@ from relaydesk.runtime import Runtime
 class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     expires_at: dt.datetime | None = None
+    # Default full access ("*"); "*:read" read-only; or "<family>:read|write" entries.
+    scopes: list[str] | None = None
 
 
 def token_json(token: ApiToken) -> dict[str, Any]:
@@ -40,6 +45,7 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "last_used_at": iso(token.last_used_at),
         "expires_at": iso(token.expires_at),
         "revoked_at": iso(token.revoked_at),
+        "scopes": list(token.scopes or []),
     }
 
 
@@ -69,9 +75,18 @@ async def tokens_create(data: TokenCreate, principal: Principal, runtime: Runtim
     """A token for the caller in this workspace, with the caller's role; `token` is shown this once."""
     if data.expires_at is not None and data.expires_at.tzinfo is None:
         raise InvalidInput("expires_at needs a time zone")
+    wanted = token_scopes.normalise(data.scopes if data.scopes is not None else [token_scopes.FULL])
+    if principal.via == "token" and not token_scopes.covers(principal.scopes, wanted):
+        raise Forbidden("a token can only create tokens with scopes it holds itself")
     async with runtime.db.write() as session:
         row, raw = await issue_api_token(
-            session, principal.workspace_id, principal.user_id, data.name, data.expires_at
+            session,
+            principal.workspace_id,
+            principal.user_id,
+            data.name,
+            data.expires_at,
+            scopes=wanted,
+            actor_id=principal.user_id,
         )
     return {**token_json(row), "token": raw}
 
@@ -94,9 +109,14 @@ async def tokens_revoke(token_id: uuid.UUID, principal: Principal, runtime: Runt
             ).scalar_one_or_none()
             if owner_role == "owner" and principal.role != "owner":
                 raise Forbidden("only an owner can revoke an owner's token")
-            await revoke_api_token(session, principal.workspace_id, token_id, None)
+            await revoke_api_token(
+                session, principal.workspace_id, token_id, None, actor_id=principal.user_id
+            )
         else:
-            await revoke_api_token(session, principal.workspace_id, token_id, principal.user_id)
+            await revoke_api_token(
+                session, principal.workspace_id, token_id, principal.user_id, actor_id=principal.user_id
+            )
 
 
+SCOPE_FAMILY = "tokens"
 ROUTES = [tokens_index, tokens_create, tokens_revoke]

@@ -128,4 +128,5 @@ async def definitions_delete(definition_id: uuid.UUID, principal: Principal, run
         await library.delete_attribute_definition(session, principal.workspace_id, definition_id)
 
 
+SCOPE_FAMILY = "settings"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [definitions_index, definitions_show, definitions_create, definitions_update, definitions_delete]

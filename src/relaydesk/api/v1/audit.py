@@ -75,4 +75,5 @@ async def audit_events_index(
     return {"items": [event_json(r) for r in rows], "next_cursor": next_cursor}
 
 
+SCOPE_FAMILY = "audit"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [audit_events_index]

@@ -109,4 +109,5 @@ async def canned_delete(canned_id: uuid.UUID, principal: Principal, runtime: Run
         await library.delete_canned_response(session, principal.workspace_id, canned_id)
 
 
+SCOPE_FAMILY = "settings"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [canned_index, canned_show, canned_create, canned_update, canned_delete]

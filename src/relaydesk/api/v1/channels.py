@@ -16,4 +16,5 @@ async def channels_index() -> dict[str, Any]:
     return {"items": [{"name": c.name, "label": c.label} for c in implemented_channels()]}
 
 
+SCOPE_FAMILY = "inboxes"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [channels_index]

@@ -244,6 +244,7 @@ async def contacts_conversations(
     return {"items": items, "next_cursor": next_cursor}
 
 
+SCOPE_FAMILY = "contacts"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     contacts_index,
     contacts_show,

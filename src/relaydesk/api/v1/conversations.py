@@ -158,6 +158,7 @@ async def conversations_seen(
     return {"id": str(conv.id), "unread_count": conv.unread_count}
 
 
+SCOPE_FAMILY = "conversations"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     conversations_index,
     conversations_show,

@@ -66,6 +66,7 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
             "last_event_at": iso(inbox.last_event_at),
             "last_error": inbox.last_error,
             "last_error_at": iso(inbox.last_error_at),
+            "failed_events": inbox.failed_events,
         },
         "created_at": iso(inbox.created_at),
     }
@@ -112,6 +113,7 @@ async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runti
             channel_type=data.channel_type,
             settings=data.settings,
             credentials=data.credentials,
+            actor_id=principal.user_id,
         )
         return _json(inbox, principal, runtime)
 
@@ -124,7 +126,9 @@ async def inboxes_update(
     if "settings" in fields:
         _check_size(fields["settings"], "settings")
     async with runtime.db.write() as session:
-        inbox = await inbox_actions.update_inbox(session, principal.workspace_id, inbox_id, **fields)
+        inbox = await inbox_actions.update_inbox(
+            session, principal.workspace_id, inbox_id, **fields, actor_id=principal.user_id
+        )
         if "settings" in fields:
             _check_size(inbox.settings, "settings")
         return _json(inbox, principal, runtime)
@@ -146,7 +150,10 @@ async def inboxes_rotate_secret(
 async def inboxes_delete(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
     """Removes the inbox with its conversations and messages; deactivate it instead to keep history."""
     async with runtime.db.write() as session:
-        await inbox_actions.delete_inbox(session, principal.workspace_id, inbox_id)
+        await inbox_actions.delete_inbox(
+            session, principal.workspace_id, inbox_id, actor_id=principal.user_id
+        )
 
 
+SCOPE_FAMILY = "inboxes"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [inboxes_index, inboxes_show, inboxes_create, inboxes_update, inboxes_rotate_secret, inboxes_delete]

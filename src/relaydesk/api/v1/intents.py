@@ -75,7 +75,7 @@ async def intents_model(principal: Principal, runtime: Runtime) -> dict[str, Any
         return await ai_intents.model_status(session, principal.workspace_id)
 
 
-@post("/ai/intents/test", guards=[requires_agent], status_code=200)
+@post("/ai/intents/test", guards=[requires_agent], status_code=200, opt={"scope_access": "read"})
 async def intents_test(data: IntentTest, principal: Principal, runtime: Runtime) -> dict[str, Any]:
     """What the workspace's model (or the built-in one, until a version is ready) makes of a phrase."""
     text = data.text.strip()
@@ -124,6 +124,7 @@ async def intents_delete(intent_id: uuid.UUID, principal: Principal, runtime: Ru
         await ai_intents.delete_intent(session, principal.workspace_id, intent_id, actor_id=principal.user_id)
 
 
+SCOPE_FAMILY = "ai"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     intents_index,
     intents_create,

@@ -84,4 +84,5 @@ async def jobs_retry(job_id: uuid.UUID, principal: Principal, runtime: Runtime) 
         )
 
 
+SCOPE_FAMILY = "jobs"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [jobs_index, jobs_show, jobs_retry]

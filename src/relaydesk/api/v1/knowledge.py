@@ -197,7 +197,7 @@ async def articles_import(data: ImportFile, principal: Principal, runtime: Runti
     }
 
 
-@post("/knowledge/search", guards=[requires_agent], status_code=200)
+@post("/knowledge/search", guards=[requires_agent], status_code=200, opt={"scope_access": "read"})
 async def knowledge_search(data: SearchQuery, principal: Principal, runtime: Runtime) -> dict[str, Any]:
     """What retrieval finds for a question: the passages the AI would answer from, with their scores."""
     if not data.query.strip() or len(data.query) > 2000:
@@ -224,6 +224,7 @@ async def knowledge_search(data: SearchQuery, principal: Principal, runtime: Run
     }
 
 
+SCOPE_FAMILY = "knowledge"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     articles_index,
     articles_show,

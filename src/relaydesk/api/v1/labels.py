@@ -83,4 +83,5 @@ async def labels_delete(label_id: uuid.UUID, principal: Principal, runtime: Runt
         await library.delete_label(session, principal.workspace_id, label_id)
 
 
+SCOPE_FAMILY = "settings"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [labels_index, labels_show, labels_create, labels_update, labels_delete]

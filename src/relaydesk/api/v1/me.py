@@ -34,4 +34,5 @@ async def me(principal: Principal, runtime: Runtime) -> dict[str, Any]:
     }
 
 
+SCOPE_FAMILY = "me"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [me]

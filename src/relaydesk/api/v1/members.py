@@ -141,7 +141,9 @@ async def members_add(data: MemberAdd, principal: Principal, runtime: Runtime) -
         ).scalar_one_or_none()
         if user is None:
             raise NotFound("no colleague of yours has this e-mail address; send an invitation instead")
-        m = await ws_actions.add_member(session, principal.workspace_id, user.id, data.role)
+        m = await ws_actions.add_member(
+            session, principal.workspace_id, user.id, data.role, actor_id=principal.user_id
+        )
         return member_json(m, user)
 
 
@@ -228,7 +230,9 @@ async def invitations_create(
 @delete("/invitations/{invitation_id:uuid}", guards=[requires_admin])
 async def invitations_revoke(invitation_id: uuid.UUID, principal: Principal, runtime: Runtime) -> None:
     async with runtime.db.write() as session:
-        await invitations.revoke_invitation(session, principal.workspace_id, invitation_id)
+        await invitations.revoke_invitation(
+            session, principal.workspace_id, invitation_id, actor_id=principal.user_id
+        )
 
 
 @post("/invitations/accept", opt={"exclude_from_auth": True}, security=[])
@@ -242,6 +246,7 @@ async def invitations_accept(data: InvitationAccept, runtime: Runtime) -> dict[s
         return {"user_id": str(user.id), "email": user.email, "name": user.name}
 
 
+SCOPE_FAMILY = "members"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     members_index,
     members_show,

@@ -161,4 +161,5 @@ async def attachments_download(
     )
 
 
+SCOPE_FAMILY = "conversations"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [messages_index, messages_create, messages_search, attachments_download]

@@ -27,4 +27,5 @@ async def events_index(
     return {"items": items, "last_seq": items[-1]["seq"] if items else after}
 
 
+SCOPE_FAMILY = "events"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [events_index, realtime]

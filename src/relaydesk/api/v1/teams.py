@@ -127,4 +127,5 @@ async def teams_delete(team_id: uuid.UUID, principal: Principal, runtime: Runtim
         await library.delete_team(session, principal.workspace_id, team_id)
 
 
+SCOPE_FAMILY = "members"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [teams_index, teams_show, teams_create, teams_update, teams_set_members, teams_delete]

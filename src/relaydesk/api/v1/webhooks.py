@@ -127,6 +127,7 @@ async def webhooks_delete(webhook_id: uuid.UUID, principal: Principal, runtime: 
         )
 
 
+SCOPE_FAMILY = "webhooks"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [
     webhooks_index,
     webhooks_show,

@@ -85,8 +85,10 @@ async def workspace_update(data: WorkspaceUpdate, principal: Principal, runtime:
             principal.workspace_id,
             name=None if data.name is msgspec.UNSET else data.name,
             settings=settings,
+            actor_id=principal.user_id,
         )
         return workspace_json(ws)
 
 
+SCOPE_FAMILY = "settings"  # API token scope family of these routes (auth/scopes.py)
 ROUTES = [workspace_show, workspace_update]

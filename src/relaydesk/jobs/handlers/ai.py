@@ -40,6 +40,7 @@ from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import Conversation
 from relaydesk.models.messages import Message
 from relaydesk.privacy import storage
+from relaydesk.realtime.catalogue import AI, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ async def _maps_intents(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
 
 @handler("ai.on_message")
 async def on_message(ctx: JobContext) -> None:
+    with acting_as(AI):  # what the AI's turn changes is the AI's doing (events say so)
+        await _on_message(ctx)
+
+
+async def _on_message(ctx: JobContext) -> None:
     loaded = await _load(ctx)
     if loaded is None or not loaded.text.strip():
         return
