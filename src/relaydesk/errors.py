@@ -45,6 +45,11 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Throttled(DomainError):
     """Too many attempts; `retry_after` whole seconds go out as the `Retry-After` header."""
 

@@ -51,12 +51,12 @@ async def test_migrations_match_models(backend):
             await admin.dispose()
 
 
-async def test_0011_removes_the_retired_private_targets_setting(backend):
+async def test_0012_removes_the_retired_private_targets_setting(backend):
     """The workspace switch is gone; a stored value must not linger where a reader could trust it."""
     url, cleanup = await _fresh_url(backend)
     table = Workspace.__table__
     try:
-        await upgrade(url, "0010")
+        await upgrade(url, "0011")
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.execute(

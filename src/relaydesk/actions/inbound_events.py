@@ -3,7 +3,8 @@ one `receive_incoming_batch` per inbox, apply delivery receipts, and mark the ev
 
 Runs inside the caller's write transaction, like every action; jobs/handlers/inbound.py decides batching
 and retries around it. An event whose inbox or channel is gone, or whose body no longer parses, is marked
-`failed` with the reason and the rest of the batch goes on.
+`failed` with the reason and the rest of the batch goes on; so is, through the job's dead-letter hook, an
+event whose processing failed for good (`fail_events`). Failed events are counted on their inbox.
 """
 
 from __future__ import annotations
@@ -92,13 +93,39 @@ async def process_events(
     if done:
         await conn.execute(_PROCESSED, {"ids": done, "now": now})
     for event_id, error in failed.items():
-        log.warning("inbound event %s not processed: %s", event_id, error)
+        await fail_events(session, [event_id], error)
+    await record_inbox_events(session, {event.inbox_id for event in events if event.id not in failed})
+
+
+async def fail_events(session: AsyncSession, ids: list[uuid.UUID], reason: str) -> int:
+    """Dead-letter inbound events that can never be processed: mark the ones not processed yet `failed`
+    with `reason`, and count them on their inbox with the reason as its last error, so the admin sees a
+    poison event instead of it retrying silently. Returns how many were marked (0 when already final)."""
+    conn = await session.connection()
+    reason = reason[:1000]
+    rows = (
         await conn.execute(
             sa.update(_events)
-            .where(_events.c.id == event_id)
-            .values(state="failed", error=error, processed_at=now)
+            .where(_events.c.id.in_(ids), _events.c.state == "received")
+            .values(state="failed", error=reason, processed_at=utcnow())
+            .returning(_events.c.id, _events.c.inbox_id)
         )
-    await record_inbox_events(session, {event.inbox_id for event in events if event.id not in failed})
+    ).all()
+    per_inbox: dict[uuid.UUID, int] = defaultdict(int)
+    for event_id, inbox_id in rows:
+        log.warning("inbound event %s failed for good: %s", event_id, reason)
+        per_inbox[inbox_id] += 1
+    for inbox_id, count in per_inbox.items():
+        await conn.execute(
+            sa.update(_inboxes)
+            .where(_inboxes.c.id == inbox_id)
+            .values(
+                failed_events=_inboxes.c.failed_events + count,
+                last_error=f"an inbound event could not be processed: {reason}"[:500],
+                last_error_at=utcnow(),
+            )
+        )
+    return len(rows)
 
 
 async def _apply_statuses(session: AsyncSession, inbox: InboxRef, updates: list[StatusUpdate]) -> None:

@@ -76,6 +76,9 @@ class RetryableSendError(Exception):
 
 class ChannelAdapter(Protocol):
     channel_type: str
+    #: The media types the provider posts (`application/json`, or form-encoded for some); the webhook door
+    #: refuses any other with 415 before verifying or storing anything.
+    content_types: tuple[str, ...]
 
     def verify(self, request: RawRequest, credentials: dict[str, Any], *, tolerance: int) -> None: ...
 

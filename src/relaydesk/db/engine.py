@@ -105,6 +105,8 @@ class Database:
     """Owns the engines; `write()` and `read()` are the only ways code gets a session."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
+        # Every engine hides statement parameters from its errors: a failed job's stored `last_error` and
+        # the logs must never carry the personal data a statement was writing.
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._after_commit: list[AfterCommit] = []
@@ -112,17 +114,21 @@ class Database:
             self.write_engine = create_async_engine(
                 url,
                 echo=echo,
+                hide_parameters=True,
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=60,
                 async_creator=sqlite_inloop.creator(make_url(url).database or ""),
             )
-            self.read_engine = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
+            self.read_engine = create_async_engine(
+                url, echo=echo, hide_parameters=True, pool_size=8, max_overflow=8
+            )
             # Short reads on the request path (a page of the inbox, a thread) cost less on the loop's
             # own thread than the hand-offs to aiosqlite's; see `read(inline=True)`.
             self.inline_read_engine = create_async_engine(
                 url,
                 echo=echo,
+                hide_parameters=True,
                 pool_size=2,
                 max_overflow=2,
                 async_creator=sqlite_inloop.creator(make_url(url).database or ""),
@@ -131,7 +137,9 @@ class Database:
             _sqlite_pragmas(self.read_engine, immediate=False)
             _sqlite_pragmas(self.inline_read_engine, immediate=False, inloop=True)
         else:
-            self.write_engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+            self.write_engine = create_async_engine(
+                url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20
+            )
             self.read_engine = self.write_engine
             self.inline_read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)

@@ -45,6 +45,7 @@ GLOBAL_TABLES: dict[str, str] = {
     "users": "a person can belong to several workspaces (memberships carry workspace_id)",
     "recovery_codes": "2FA recovery codes belong to a user, who is global; only account pages touch them",
     "alembic_version": "migration bookkeeping",
+    "master_key_check": "one row proving which master key the whole database is keyed with; read at start",
 }
 
 _SAME_WORKSPACE = f"workspace_id = NULLIF(current_setting('{SETTING}', true), '')::uuid"

@@ -1,6 +1,6 @@
 """`POST /inbound/{channel}/{inbox public id}`: the only door for provider traffic.
 
-Order matters: find the inbox, verify the signature on the raw bytes, validate the payload fully, then
+Order matters: refuse a body not labelled with a media type the channel posts (415), find the inbox, verify the signature on the raw bytes, validate the payload fully, then
 hand the sealed raw event to the intake, which stores it (with whatever else arrives meanwhile, in one
 transaction) together with its processing job, and answer. A forged or malformed request is refused
 before anything is written; a duplicate (same provider id) is acknowledged without a second row; a
@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from relaydesk.channels.base import InvalidPayload, InvalidSignature, RawRequest
 from relaydesk.channels.registry import adapter_for
 from relaydesk.db.base import utcnow
-from relaydesk.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from relaydesk.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, UnsupportedMediaType
 from relaydesk.inbound.intake import Arrival
 from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
@@ -28,6 +28,9 @@ async def receive_webhook(request: Request, channel: str, public_id: str, runtim
     adapter = adapter_for(channel)
     if adapter is None:
         raise NotFound("no such channel")
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in adapter.content_types:
+        raise UnsupportedMediaType(f"send the body as {' or '.join(adapter.content_types)}")
     body = await request.body()
     intake = runtime.intake
     inbox = await intake.inboxes.get(runtime.db, channel, public_id)

@@ -22,7 +22,7 @@ from relaydesk.outbound.ssrf import OutboundHttp, Purpose
 class Services:
     settings: Settings
     db: Database
-    # One guarded client per purpose; there is no unguarded client (decision 29).
+    # One guarded client per purpose; there is no unguarded client (decision 31).
     http: OutboundHttp
 
     def http_for(self, purpose: Purpose) -> httpx.AsyncClient:

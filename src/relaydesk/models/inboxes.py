@@ -27,3 +27,5 @@ class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     last_event_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     last_error_at: Mapped[dt.datetime | None]
+    # Inbound events dead-lettered (marked `failed`): kept by actions.inbound_events.fail_events.
+    failed_events: Mapped[int] = mapped_column(default=0, server_default="0")

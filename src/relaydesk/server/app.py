@@ -25,6 +25,8 @@ from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.api_docs import SelfHostedSwagger, swagger_assets
 from relaydesk.server.errors import EXCEPTION_HANDLERS
 from relaydesk.server.headers import add_security_headers
+from relaydesk.server.input_guards import InputGuardMiddleware
+from relaydesk.server.openapi_errors import document_real_errors
 from relaydesk.server.tenancy import TenantBoundaryMiddleware, TenantScopeMiddleware
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ def create_app(
         route_handlers=route_handlers,
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[TenantBoundaryMiddleware()],
+        middleware=[TenantBoundaryMiddleware(), InputGuardMiddleware()],
         before_send=[add_security_headers],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
@@ -107,6 +109,7 @@ def create_app(
         ),
         debug=False,
     )
+    document_real_errors(app)
     app.state.runtime = runtime
     return app
 

@@ -73,6 +73,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "last_event_at": iso(inbox.last_event_at),
         "last_error": inbox.last_error,
         "last_error_at": iso(inbox.last_error_at),
+        "failed_events": inbox.failed_events,
     }
 
 
@@ -223,6 +224,7 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
                 "last_event_at": iso(i.last_event_at),
                 "last_error": i.last_error,
                 "last_error_at": iso(i.last_error_at),
+                "failed_events": i.failed_events,
             }
             for i in inboxes
         ]

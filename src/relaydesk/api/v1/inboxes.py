@@ -66,6 +66,7 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
             "last_event_at": iso(inbox.last_event_at),
             "last_error": inbox.last_error,
             "last_error_at": iso(inbox.last_error_at),
+            "failed_events": inbox.failed_events,
         },
         "created_at": iso(inbox.created_at),
     }

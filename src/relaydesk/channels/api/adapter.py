@@ -81,6 +81,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 class ApiChannel:
     channel_type = "api"
+    content_types = ("application/json",)
 
     def verify(self, request: RawRequest, credentials: dict[str, Any], *, tolerance: int) -> None:
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")

@@ -8,14 +8,18 @@ the same transaction as the messages.
 
 If the batch fails (one poisoned event, or two workers racing on the same new contact), nothing of it
 commits and the job splits into one `inbound.process_event` job per event (a kind that does not coalesce):
-each then retries or dead-letters on its own, so one bad event cannot hold the others back.
+each then retries or dead-letters on its own, so one bad event cannot hold the others back. A database
+refusal of the event's data (a data exception, SQLSTATE class 22: a value no column can hold) can never succeed, so it dead-letters
+at once; a dead-lettered event is marked `failed` with the reason and counted on its inbox (`fail_events`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from relaydesk.actions.inbound_events import process_events
+from sqlalchemy.exc import DataError, DBAPIError
+
+from relaydesk.actions.inbound_events import fail_events, process_events
 from relaydesk.inbound.handover import (
     BATCH_EVENTS,
     PROCESS_KIND,
@@ -25,7 +29,7 @@ from relaydesk.inbound.handover import (
     prepared_of,
 )
 from relaydesk.jobs.outbox import enqueue
-from relaydesk.jobs.registry import JobContext, handler
+from relaydesk.jobs.registry import JobContext, PermanentError, handler
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,9 @@ async def process_inbound(ctx: JobContext) -> None:
         async with ctx.services.db.write() as session:
             await process_events(session, ids, prepared)
             await ctx.complete(session)
-    except Exception:
+    except Exception as exc:
         if len(ids) == 1:
+            _raise_permanent_if_data(exc)
             raise
         log.warning("inbound batch of %d events failed; retrying each on its own", len(ids), exc_info=True)
         async with ctx.services.db.write() as session:
@@ -61,6 +66,26 @@ async def process_inbound(ctx: JobContext) -> None:
 async def process_inbound_event(ctx: JobContext) -> None:
     """One event of a batch that failed, on its own: a separate kind, so it never coalesces into a batch
     again, and retries and dead-letters alone."""
+    try:
+        async with ctx.services.db.write() as session:
+            await process_events(session, event_ids(ctx.payload))
+            await ctx.complete(session)
+    except Exception as exc:
+        _raise_permanent_if_data(exc)
+        raise
+
+
+def _raise_permanent_if_data(exc: Exception) -> None:
+    """A data exception (SQLSTATE class 22, e.g. NUL in text on PostgreSQL) fails the same way every time."""
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+    if isinstance(exc, DataError) or (isinstance(exc, DBAPIError) and sqlstate.startswith("22")):
+        # The statement's parameters stay out of the message (the engines hide them): only the reason.
+        raise PermanentError(f"the database refused the event's data: {exc.orig}") from exc
+
+
+@handler(f"{PROCESS_KIND}:dead")
+@handler(f"{PROCESS_ONE_KIND}:dead")
+async def inbound_dead(ctx: JobContext) -> None:
+    """Dead-letter: the job's events are marked `failed` with its last error and shown on their inbox."""
     async with ctx.services.db.write() as session:
-        await process_events(session, event_ids(ctx.payload))
-        await ctx.complete(session)
+        await fail_events(session, event_ids(ctx.payload), ctx.job.last_error or "processing failed")

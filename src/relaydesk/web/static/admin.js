@@ -15,6 +15,9 @@ function renderHealth(item) {
     ? `Last error ${new Date(item.last_error_at).toLocaleString()}: ${item.last_error}`
     : "No errors";
   error.classList.toggle("health-error", Boolean(item.last_error));
+  const failed = cell.querySelector(".failed-events");
+  failed.hidden = !item.failed_events;
+  failed.textContent = `${item.failed_events} inbound event(s) could not be processed`;
 }
 
 for (const time of document.querySelectorAll(".health time")) {

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
+import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from relaydesk.actions.inboxes import update_inbox
 from relaydesk.channels.api.client import signed_request_headers
@@ -20,7 +23,7 @@ from relaydesk.channels.api.tests.support import (
     start_conversation,
     stored_counts,
 )
-from relaydesk.models import Attachment, Message
+from relaydesk.models import Attachment, InboundEvent, Inbox, Job, Message
 from tests.support.fixtures import count_rows
 
 
@@ -274,3 +277,148 @@ async def test_receipt_for_another_workspaces_message_changes_nothing(
     await _receipt(client, other, run_jobs, "status_read.json", msg_id)
     after = await message_json(client, ws, conv, msg_id)
     assert after["status"] == "delivered" and after["read_at"] is None
+
+
+async def test_signed_json_under_another_media_type_is_415_and_stores_nothing(
+    client, runtime, make_workspace
+):
+    ws = await make_workspace()
+    body = fixture_bytes("message_text.json")
+    before = await stored_counts(runtime, ws.id)
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None, "application/jsonx"):
+        headers = signed_request_headers(ws.inbound_secret, body)
+        if content_type is None:
+            del headers["content-type"]
+        else:
+            headers["content-type"] = content_type
+        resp = await client.post(f"/inbound/api/{ws.api_inbox_public_id}", content=body, headers=headers)
+        assert resp.status_code == 415, (content_type, resp.text)
+        assert resp.json()["error"]["code"] == "unsupported_media_type"
+    assert await stored_counts(runtime, ws.id) == before
+    # The label may carry parameters.
+    headers = {
+        **signed_request_headers(ws.inbound_secret, body),
+        "content-type": "application/json; charset=utf-8",
+    }
+    resp = await client.post(f"/inbound/api/{ws.api_inbox_public_id}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+
+
+async def test_unstorable_text_is_refused_at_the_door_and_stores_nothing(client, runtime, make_workspace):
+    """A NUL in any field (here the contact id, which PostgreSQL cannot store) was once acknowledged 202 and
+    then failed for ever in its job; now the door refuses it, naming the field."""
+    ws = await make_workspace()
+    before = await stored_counts(runtime, ws.id)
+    for field, mutate in (
+        ("contact.id", lambda b: b["contact"].__setitem__("id", "c\x00")),
+        ("text", lambda b: b.__setitem__("text", "hi\ud800")),
+        ("id", lambda b: b.__setitem__("id", "\x00")),
+    ):
+        body = fixture_json("message_text.json")
+        mutate(body)
+        resp = await post_signed(client, ws, body)
+        assert resp.status_code == 400, (field, resp.text)
+        assert resp.json()["error"]["details"] == {"field": field}
+    deep = b'{"id": "m-deep", "contact": {"id": "c"}, "text": "hi", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    resp = await post_signed(client, ws, deep)
+    assert resp.status_code == 400 and "nested deeper" in resp.json()["error"]["message"]
+    assert await stored_counts(runtime, ws.id) == before
+
+
+async def _store_event(runtime, ws, sealed_body: bytes, dedupe: str) -> uuid.UUID:
+    """An inbound event and its processing job as the intake stores them (the door would refuse the
+    bodies these tests need, so they are written directly)."""
+    from relaydesk.db.ids import uuid7
+    from relaydesk.inbound.handover import PROCESS_KIND, job_payload
+    from relaydesk.jobs.outbox import enqueue
+
+    event_id = uuid7()
+    async with runtime.db.write() as session:
+        session.add(
+            InboundEvent(
+                id=event_id,
+                workspace_id=ws.id,
+                inbox_id=ws.api_inbox_id,
+                channel_type="api",
+                dedupe_key=dedupe,
+                body=sealed_body,
+            )
+        )
+        await session.flush()
+        await enqueue(session, PROCESS_KIND, job_payload([str(event_id)]), workspace_id=ws.id)
+    return event_id
+
+
+async def _event_and_job(runtime, event_id):
+    async with runtime.db.read() as session:
+        event = await session.get(InboundEvent, event_id)
+        job = (await session.execute(sa.select(Job).where(Job.kind == "inbound.process"))).scalar_one()
+        inbox = await session.get(Inbox, event.inbox_id)
+        return event, job, inbox
+
+
+async def _run_until_final(runtime, run_jobs, event_id):
+    """Run jobs until the event's job is no longer waiting for a retry (backoff is milliseconds here)."""
+    for _ in range(50):
+        await run_jobs()
+        found = await _event_and_job(runtime, event_id)
+        if found[1].state in ("dead", "done"):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job still {found[1].state}")
+
+
+async def test_poison_event_is_dead_lettered_and_shown_to_the_admin(
+    client, runtime, make_workspace, run_jobs
+):
+    """An event that fails every attempt (here its stored body no longer opens) ends `failed` with the
+    reason, its job dead, and its inbox counts it, in the API and on the admin Inboxes page."""
+    from relaydesk.privacy import storage
+    from tests.web.helpers import login
+
+    ws = await make_workspace()
+    other = await make_workspace()
+    sealed_elsewhere = storage.seal_raw_body(other.id, fixture_bytes("message_text.json"))
+    event_id = await _store_event(runtime, ws, sealed_elsewhere, "message:poison-1")
+    event, job, inbox = await _run_until_final(runtime, run_jobs, event_id)
+    assert job.state == "dead" and job.attempts == runtime.settings.job_max_attempts
+    assert event.state == "failed" and event.error == job.last_error and event.processed_at is not None
+    assert inbox.failed_events == 1 and job.last_error in inbox.last_error
+    health = (await client.get(f"/api/v1/inboxes/{ws.api_inbox_id}", headers=ws.admin.headers)).json()[
+        "health"
+    ]
+    assert health["failed_events"] == 1 and "could not be processed" in health["last_error"]
+    await login(client, ws.owner.email, ws.owner.password)
+    page = await client.get("/admin/inboxes")
+    assert "1 inbound event(s) could not be processed" in page.text
+    assert (await client.get("/admin/inboxes/health")).json()["items"][0]["failed_events"] == 1
+    # Retrying the dead job by hand does not count the event twice.
+    assert (await client.post(f"/api/v1/jobs/{job.id}/retry", headers=ws.admin.headers)).status_code == 200
+    assert (await _run_until_final(runtime, run_jobs, event_id))[2].failed_events == 1
+    # Nothing else was held back: the next message goes through.
+    assert (await post_signed(client, ws, fixture_json("message_text.json"))).status_code == 202
+    await run_jobs()
+    assert len((await _thread(client, ws))[1]) == 1
+
+
+async def test_data_the_database_refuses_dead_letters_at_once_without_its_values(
+    client, runtime, make_workspace, run_jobs, backend
+):
+    """A value no column can hold (NUL on PostgreSQL) can never succeed: no retries, the event is failed
+    with the database's reason, and the stored error holds no statement parameters (personal data)."""
+    from relaydesk.privacy import storage
+
+    ws = await make_workspace()
+    body = fixture_json("message_text.json")
+    body["contact"]["id"] = "ada-lovelace\x00"
+    event_id = await _store_event(
+        runtime, ws, storage.seal_raw_body(ws.id, json.dumps(body).encode()), "m:nul"
+    )
+    await run_jobs()
+    event, job, inbox = await _event_and_job(runtime, event_id)
+    if backend == "sqlite":  # SQLite stores NUL faithfully: the event is an ordinary message
+        assert event.state == "processed" and job.state == "done"
+        return
+    assert job.state == "dead" and job.attempts == 1, job.last_error
+    assert "refused the event's data" in job.last_error and "ada-lovelace" not in job.last_error
+    assert event.state == "failed" and inbox.failed_events == 1

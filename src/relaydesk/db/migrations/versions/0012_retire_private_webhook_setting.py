@@ -1,7 +1,7 @@
-"""retire the workspace setting allow_private_webhook_targets: the operator decides (decision 29)
+"""retire the workspace setting allow_private_webhook_targets: the operator decides (decision 31)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-04
 
 Outbound requests to private addresses are now allowed per purpose by the server's operator
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

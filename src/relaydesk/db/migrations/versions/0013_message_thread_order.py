@@ -1,7 +1,7 @@
 """messages keep the customer's send time and are ordered in the thread by `ordered_at`
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 
 `messages.ordered_at` is where a message sits in its thread: the provider's send time when given and
@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 
 import relaydesk.db.base
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
