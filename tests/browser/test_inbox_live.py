@@ -142,7 +142,9 @@ async def test_admin_inbox_page_shows_webhook_and_live_health(live_server, brows
     await expect(row.locator(f"#url-{ws.api_inbox_id}")).to_have_value(
         f"http://127.0.0.1:8000/inbound/api/{ws.api_inbox_public_id}"
     )
-    await expect(row.locator(f"#secret-{ws.api_inbox_id}")).to_have_value(ws.inbound_secret)
+    # Signing secrets are not on the page for an admin; only an owner reveals them (tests/web).
+    await expect(row).to_contain_text("only an owner can reveal or rotate them")
+    assert ws.inbound_secret not in await page.content()
     await expect(row.locator(".last-event")).to_have_text("No event received yet")
     await page.wait_for_timeout(300)  # the page's socket is connected
     await customer_writes(live_server, ws, "ping", contact="cust-9")
@@ -155,4 +157,9 @@ async def test_admin_inbox_page_shows_webhook_and_live_health(live_server, brows
     # A narrow window still shows the list and the thread, one above the other.
     narrow = await sign_in(browser, live_server, ws.agent.email, ws.agent.password, width=420, height=860)
     await expect(narrow.locator("#conv-list li.conv")).to_have_count(1)
-    assert page.js_errors == [] and narrow.js_errors == []
+    owner = await sign_in(browser, live_server, ws.owner.email, ws.owner.password)
+    await owner.goto(live_server + "/admin/inboxes")
+    await owner.get_by_role("button", name="Reveal signing secrets").click()
+    await expect(owner.locator(f"#outbound_secret-{ws.api_inbox_id}")).to_have_value(ws.outbound_secret)
+    await expect(owner.locator(f"#inbound_secret-{ws.api_inbox_id}")).to_have_value(ws.inbound_secret)
+    assert page.js_errors == [] and narrow.js_errors == [] and owner.js_errors == []
