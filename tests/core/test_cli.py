@@ -290,11 +290,14 @@ async def test_createadmin_applies_the_password_policy_and_takes_no_password_in_
         users = dict((await session.execute(sa.select(User.email, User.id))).all())
         trail = (
             await session.execute(
-                sa.select(AuditEvent.workspace_id, AuditEvent.action, AuditEvent.actor_kind, AuditEvent.target_id)
-                .where(AuditEvent.action.in_(["workspace.created", "member.added"]))
+                sa.select(
+                    AuditEvent.workspace_id, AuditEvent.action, AuditEvent.actor_kind, AuditEvent.target_id
+                ).where(AuditEvent.action.in_(["workspace.created", "member.added"]))
             )
         ).all()
-        initech = (await session.execute(sa.select(Workspace.id).where(Workspace.name == "Initech"))).scalar_one()
+        initech = (
+            await session.execute(sa.select(Workspace.id).where(Workspace.name == "Initech"))
+        ).scalar_one()
     audited = {(w, a, k, t) for w, a, k, t in trail}
     assert (initech, "workspace.created", "system", str(initech)) in audited
     assert (initech, "member.added", "system", str(users["boss@example.com"])) in audited

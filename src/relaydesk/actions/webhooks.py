@@ -60,7 +60,8 @@ def check_event_types(event_types: list[str]) -> list[str]:
     ]
     if unknown:
         raise InvalidInput(
-            "unknown event types (the event table in docs/api.md lists them)", details={"event_types": unknown}
+            "unknown event types (the event table in docs/api.md lists them)",
+            details={"event_types": unknown},
         )
     return sorted(set(event_types))
 
