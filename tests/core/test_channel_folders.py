@@ -14,6 +14,10 @@ from relaydesk.channels.spec import FIELD_KINDS, ChannelSpec
 
 CHANNELS = Path(registry.__file__).resolve().parent
 
+# Folders being built right now, with what they still lack. Strict: once a folder is complete this test
+# passes for it and fails the suite until its entry is removed here, so an entry cannot outlive its reason.
+BEING_BUILT = {"email": "its spec.py and fake.py are being written (issue 11)"}
+
 
 def channel_folders() -> list[Path]:
     """Every package under channels/ is a channel; the modules beside them (spec, envelopes, registry,
@@ -27,7 +31,16 @@ def test_there_is_at_least_the_api_channel() -> None:
     assert "api" in [p.name for p in channel_folders()]
 
 
-@pytest.mark.parametrize("folder", channel_folders(), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "folder",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=BEING_BUILT[p.name], strict=True))
+        if p.name in BEING_BUILT
+        else p
+        for p in channel_folders()
+    ],
+    ids=lambda p: p.name,
+)
 def test_every_channel_folder_is_complete(folder: Path) -> None:
     name = folder.name
     module_name = f"relaydesk.channels.{name}.spec"
