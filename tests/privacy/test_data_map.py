@@ -134,6 +134,6 @@ def test_nothing_is_written_outside_the_database_unless_declared():
 
 
 def test_docs_carry_the_generated_map():
-    assert catalogue.markdown_table() in DOCS.read_text(), (
-        "docs/privacy.md's map of personal data is out of date: paste catalogue.markdown_table()"
+    assert catalogue.with_docs_table(DOCS.read_text()) == DOCS.read_text(), (
+        "docs/privacy.md's map of personal data is stale: run python -m relaydesk.privacy.storage"
     )

@@ -25,6 +25,6 @@ DATA_CLASSES = (
         export="not exported",
         erase="not touched: ids only",
         retention=Retention.JOBS,
-        enforced="not yet: finished jobs are never pruned",
+        enforced="`jobs.prune`: done jobs after 7 days; dead jobs stay until an admin retries or deletes them",
     ),
 )
