@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions import business_hours
 from relaydesk.channels.registry import channel, implemented_channels
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
@@ -50,12 +51,13 @@ async def create_inbox(
         )
     if not name.strip():
         raise InvalidInput("inbox name is required")
+    settings, common = business_hours.split_settings(settings or {})
     inbox = Inbox(
         workspace_id=workspace_id,
         name=name.strip(),
         channel_type=channel_type,
         public_id=secrets.token_urlsafe(12),
-        settings=dict(settings or {}),
+        settings=business_hours.apply_settings(dict(settings), common),
     )
     storage.write_inbox_credentials(inbox, {**default_credentials(channel_type), **(credentials or {})})
     session.add(inbox)
@@ -94,7 +96,8 @@ async def update_inbox(
             raise InvalidInput("inbox name is required")
         inbox.name = name.strip()
     if settings is not None:
-        inbox.settings = {**inbox.settings, **settings}
+        channel_settings, common = business_hours.split_settings(settings)
+        inbox.settings = business_hours.apply_settings({**inbox.settings, **channel_settings}, common)
     if is_active is not None:
         inbox.is_active = is_active
     changed = [k for k, v in (("name", name), ("is_active", is_active)) if v is not None]
