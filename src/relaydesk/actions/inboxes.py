@@ -30,6 +30,8 @@ def default_credentials(channel_type: str) -> dict[str, Any]:
     if channel_type == "api":
         # One secret signs what the integrator sends us, another what we send the integrator.
         return {"inbound_secret": new_signing_secret(), "outbound_secret": new_signing_secret()}
+    if channel_type == "widget":
+        return {"identity_secret": secrets.token_hex(32), "visitor_token_secret": secrets.token_hex(32)}
     return {}
 
 

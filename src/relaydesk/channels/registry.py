@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from relaydesk.channels.api.adapter import ApiChannel
 from relaydesk.channels.base import ChannelAdapter
+from relaydesk.channels.widget.interim import WidgetChannel
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,13 @@ class Channel:
     reply_window_hours: int | None = None
 
 
-_CHANNELS: dict[str, Channel] = {c.name: c for c in (Channel("api", "API (signed webhooks)", ApiChannel()),)}
+_CHANNELS: dict[str, Channel] = {
+    c.name: c
+    for c in (
+        Channel("api", "API (signed webhooks)", ApiChannel()),
+        Channel("widget", "Website chat widget", WidgetChannel()),
+    )
+}
 
 
 def implemented_channels() -> list[Channel]:

@@ -76,6 +76,9 @@ def create_app(
         guards=[requires_token_scope],
     )
     route_handlers: list = [health, receive_webhook, api, swagger_assets(OPENAPI_PATH)]
+    from relaydesk.channels.widget.routes import ROUTES as WIDGET_ROUTES
+
+    route_handlers.extend(WIDGET_ROUTES)
     if settings.demo:
         from relaydesk.demo import integrator_webhook
 
