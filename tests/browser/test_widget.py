@@ -12,11 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from relaydesk.channels.widget import identity
-from relaydesk.channels.widget.tests.support import (  # noqa: F401 (fixtures)
-    host_site,
-    make_widget_inbox,
-    relaydesk_server,
-)
+from relaydesk.channels.widget.tests.support import make_widget_inbox
 from relaydesk.models import Contact, ContactIdentity
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.support.fixtures import count_rows
@@ -28,7 +24,9 @@ VIEWPORT = {"width": 1100, "height": 760}
 async def visitor_page(browser, url: str, *, privacy: bool = False):  # type: ignore[no-untyped-def]
     context = await browser.new_context(viewport=VIEWPORT)
     if privacy:  # Global Privacy Control, as Firefox and Brave expose it
-        await context.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {value: true})")
+        await context.add_init_script(
+            "Object.defineProperty(navigator, 'globalPrivacyControl', {value: true})"
+        )
     page = await context.new_page()
     page.requests = []  # type: ignore[attr-defined]
     page.errors = []  # type: ignore[attr-defined]
@@ -60,11 +58,13 @@ async def first_message(frame, text: str, *, name: str = "Ada") -> None:  # type
     await frame.locator("#text").press("Enter")
 
 
-async def test_visitor_and_agent_chat_live_and_reconnect_replays(relaydesk_server, host_site, browser, make_workspace):  # type: ignore[no-untyped-def]
+async def test_visitor_and_agent_chat_live_and_reconnect_replays(
+    relaydesk_server, host_site, browser, make_workspace
+):  # type: ignore[no-untyped-def]
     server = relaydesk_server
     ws = await make_workspace()
     inbox = await make_widget_inbox(server.runtime, ws.id)
-    site, host = await host_site(server.url, inbox.public_id)
+    _site, host = await host_site(server.url, inbox.public_id)
     from relaydesk.actions.inboxes import update_inbox
 
     async with server.runtime.db.write() as session:
@@ -116,11 +116,13 @@ async def test_visitor_and_agent_chat_live_and_reconnect_replays(relaydesk_serve
     assert page.errors == [] and agent.js_errors == []
 
 
-async def test_nothing_stored_or_requested_before_opening(relaydesk_server, host_site, browser, make_workspace):  # type: ignore[no-untyped-def]
+async def test_nothing_stored_or_requested_before_opening(
+    relaydesk_server, host_site, browser, make_workspace
+):  # type: ignore[no-untyped-def]
     server = relaydesk_server
     ws = await make_workspace()
     inbox = await make_widget_inbox(server.runtime, ws.id)
-    site, host = await host_site(server.url, inbox.public_id)
+    _site, host = await host_site(server.url, inbox.public_id)
     from relaydesk.actions.inboxes import update_inbox
 
     async with server.runtime.db.write() as session:
@@ -158,7 +160,10 @@ async def test_identity_with_a_wrong_hmac_is_refused(relaydesk_server, host_site
 
     async with server.runtime.db.write() as session:
         await update_inbox(
-            session, ws.id, inbox.id, settings={"allowed_origins": [host], "identity_verification": "enforced"}
+            session,
+            ws.id,
+            inbox.id,
+            settings={"allowed_origins": [host], "identity_verification": "enforced"},
         )
     site.identity = {"user_id": "user-7", "user_hash": identity.user_hash("a guessed secret", "user-7")}
     page = await visitor_page(browser, host + "/")
