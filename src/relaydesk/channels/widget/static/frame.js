@@ -285,6 +285,7 @@ function send() {
 }
 
 async function sendFrame(id, item) {
+  if (!state.token) return; // still starting: the outbox is sent once the socket says hello
   const frame = { type: "message.create", client_msg_id: id, text: item.text };
   if (item.prechat) frame.prechat = item.prechat;
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
