@@ -6,9 +6,9 @@ import asyncio
 
 import sqlalchemy as sa
 
+from relaydesk.channels.api.fake import WebhookReceiver
 from relaydesk.models import Event, Job, WebhookEndpoint
 from relaydesk.outbound.ssrf import OutboundHttp
-from tests.support.webhook_receiver import WebhookReceiver
 
 API = "/api/v1"
 
@@ -198,6 +198,8 @@ async def test_webhook_crud_validation_and_roles(client, runtime, make_workspace
         {"url": "not a url"},
         {"url": "https://example.com/", "event_types": []},
         {"url": "https://example.com/", "event_types": ["Bad Type"]},
+        {"url": "https://example.com/", "event_types": ["mesage.created"]},  # typo: nobody emits it
+        {"url": "https://example.com/", "event_types": ["orders.*"]},  # no such family
         {"url": "https://example.com/", "extra": 1},
     ):
         resp = await client.post(f"{API}/webhooks", json=bad, headers=ws.admin.headers)

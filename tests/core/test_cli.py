@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from relaydesk.cli.main import main
+from relaydesk.models.audit import AuditEvent
 from relaydesk.models.keys import MasterKeyCheck
 from relaydesk.models.users import User
 from relaydesk.models.workspaces import Membership, Workspace
@@ -284,6 +285,23 @@ async def test_createadmin_applies_the_password_policy_and_takes_no_password_in_
         ).all()
     assert [(e, r) for e, _, r in roles] == [("boss@example.com", "owner"), ("second@example.com", "owner")]
     assert roles[1][1] == ws.slug
+    # Both are on the audit trail: the new workspace and its owner, the joined owner, all by the system.
+    async with runtime.db.read() as session:
+        users = dict((await session.execute(sa.select(User.email, User.id))).all())
+        trail = (
+            await session.execute(
+                sa.select(
+                    AuditEvent.workspace_id, AuditEvent.action, AuditEvent.actor_kind, AuditEvent.target_id
+                ).where(AuditEvent.action.in_(["workspace.created", "member.added"]))
+            )
+        ).all()
+        initech = (
+            await session.execute(sa.select(Workspace.id).where(Workspace.name == "Initech"))
+        ).scalar_one()
+    audited = {(w, a, k, t) for w, a, k, t in trail}
+    assert (initech, "workspace.created", "system", str(initech)) in audited
+    assert (initech, "member.added", "system", str(users["boss@example.com"])) in audited
+    assert (ws.id, "member.added", "system", str(users["second@example.com"])) in audited
     again = one_line_error(
         await cli(settings, *args, "Initech", "--password-stdin", stdin=GOOD_PASSWORD + "\n")
     )

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions.inboxes import new_signing_secret
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import Workspace
+from relaydesk.outbound.signing import new_signing_secret
 from relaydesk.privacy import audit, storage
+from relaydesk.realtime.catalogue import CATALOGUE
 
 EVENT_TYPE = re.compile(r"^(\*|[a-z_]{1,40}\.(\*|[a-z_]{1,40}))$")
 MAX_EVENT_TYPES = 50
@@ -50,6 +51,18 @@ def check_event_types(event_types: list[str]) -> list[str]:
     bad = [t for t in event_types if not EVENT_TYPE.match(t)]
     if bad:
         raise InvalidInput("invalid event types", details={"event_types": bad})
+    # A subscription to a type nobody emits would stay silent for ever: only catalogued types and families.
+    families = {t.family for t in CATALOGUE.values()}
+    unknown = [
+        t
+        for t in event_types
+        if t != "*" and t not in CATALOGUE and not (t.endswith(".*") and t[:-2] in families)
+    ]
+    if unknown:
+        raise InvalidInput(
+            "unknown event types (the event table in docs/api.md lists them)",
+            details={"event_types": unknown},
+        )
     return sorted(set(event_types))
 
 

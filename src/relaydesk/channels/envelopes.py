@@ -15,6 +15,19 @@ class NewAttachment:
 
 
 @dataclass
+class ThreadHint:
+    """Where a message belongs by its own references (e-mail threading, docs/email.md).
+
+    Without a hint, a customer's message joins the contact's latest open conversation on the inbox. With
+    one, it joins the conversation holding the first of `message_ids` found (provider ids of earlier
+    messages, ours or the customer's, most relevant first), else the one `conversation_token` names, else a
+    NEW conversation: a mail with a new subject must not land in an old, unrelated thread."""
+
+    message_ids: list[str] = field(default_factory=list)
+    conversation_token: str | None = None
+
+
+@dataclass
 class IncomingMessage:
     """A customer's message as an adapter parsed it: everything the database needs, nothing provider-shaped."""
 
@@ -28,3 +41,7 @@ class IncomingMessage:
     attachments: list[NewAttachment] = field(default_factory=list)
     reply_to_provider_id: str | None = None
     content_attributes: dict[str, Any] = field(default_factory=dict)
+    thread: ThreadHint | None = None
+    # Why no automatic message (AI auto-reply, away message) may answer this one, e.g. an out-of-office
+    # reply or a mailing-list post (RFC 3834); None for a person's message.
+    no_auto_reply: str | None = None

@@ -35,6 +35,10 @@ def _logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every start at INFO ("setup plugin", "Context impl"); what a start migrated is
+    # logged once below, so its chatter shows only when debugging.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _serve(
@@ -47,7 +51,8 @@ def _serve(
     from relaydesk.db.migrate import upgrade_sync
     from relaydesk.server.app import create_app
 
-    upgrade_sync(settings.database_url)
+    for revision, doc in upgrade_sync(settings.database_url):
+        logging.getLogger("relaydesk.migrate").info("applied migration %s: %s", revision, doc)
     # Refuse a wrong master key here, as one line, rather than from inside the server's start-up.
     asyncio.run(_check_master_key(settings))
     app = create_app(settings)

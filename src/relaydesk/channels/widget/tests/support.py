@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from relaydesk.channels.loopback import Loopback
 from relaydesk.channels.widget.fake import HostSite, VisitorClient
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
 from relaydesk.server.app import create_app
-from tests.support.loopback import Loopback
 
 
 @dataclass

@@ -211,7 +211,7 @@ async def test_forged_identities_are_refused_and_enforcement(setup):  # type: ig
     assert refused.status_code == 403 and "user_hash does not match" in refused.text
     expired = identify_jwt(inbox.identity_secret, "user-42", lifetime=-60)
     assert (await visitor.start(expired)).status_code == 403
-    forged_jwt = identify_jwt("another-secret", "user-42")
+    forged_jwt = identify_jwt("another-secret-of-at-least-32-bytes", "user-42")
     assert (await visitor.start(forged_jwt)).status_code == 403
     # Unsigned: tolerated (stays anonymous) unless the inbox enforces verification.
     unsigned = await visitor.start({"user_id": "user-42"})
