@@ -76,7 +76,7 @@ async def test_visitor_and_agent_chat_live_and_reconnect_replays(
     send_font = await frame.locator("#send").evaluate("b => getComputedStyle(b).fontSize")
     assert send_font != "40px"
     await first_message(frame, "Hello! Where is my order?")
-    await expect(frame.locator("#messages li.visitor")).to_have_text("Hello! Where is my order?")
+    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text("Hello! Where is my order?")
     await expect(frame.locator("#prechat")).to_be_hidden()  # asked once, when the conversation starts
 
     agent = await sign_in(browser, server.url, ws.agent.email, ws.agent.password)
@@ -140,7 +140,7 @@ async def test_nothing_stored_or_requested_before_opening(
 
         frame = await open_chat(page)
         await first_message(frame, "Hi there")
-        await expect(frame.locator("#messages li.visitor")).to_have_text("Hi there")
+        await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text("Hi there")
         # After opening: the frame keeps the token only without DNT/GPC; never a cookie.
         stored = await frame.evaluate("localStorage.length")
         assert stored == (0 if privacy else 1)
@@ -173,7 +173,7 @@ async def test_identity_with_a_wrong_hmac_is_refused(relaydesk_server, host_site
     await expect(frame.locator("#notice")).to_contain_text("could not confirm who you are")
     assert await page.evaluate("window.__errors") == ["identity_refused"]
     await first_message(frame, "Am I logged in?")
-    await expect(frame.locator("#messages li.visitor")).to_have_text("Am I logged in?")
+    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text("Am I logged in?")
     # The message was taken as an anonymous visitor's: no contact carries the claimed user id.
     assert await count_rows(server.runtime, ContactIdentity, external_id="user:user-7") == 0
     assert await count_rows(server.runtime, Contact, workspace_id=ws.id) == 1
@@ -183,7 +183,7 @@ async def test_identity_with_a_wrong_hmac_is_refused(relaydesk_server, host_site
     page = await visitor_page(browser, host + "/")
     frame = await open_chat(page)
     await first_message(frame, "Now?")
-    await expect(frame.locator("#messages li.visitor")).to_have_text("Now?")
+    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text("Now?")
     assert await count_rows(server.runtime, ContactIdentity, external_id="user:user-7") == 1
     # reset() on logout: a new anonymous visitor, nothing of the old one visible.
     await page.evaluate("Relaydesk.reset()")

@@ -60,7 +60,11 @@ async def test_widget_inbox_is_created_from_its_spec(client, runtime, make_works
     assert bad.status_code == 400 and "settings.allowed_origins" in bad.text
     made = await client.post(
         f"{API}/inboxes",
-        json={"name": "Site", "channel_type": "widget", "settings": {"allowed_origins": ["https://Shop.example"]}},
+        json={
+            "name": "Site",
+            "channel_type": "widget",
+            "settings": {"allowed_origins": ["https://Shop.example"]},
+        },
         headers=ws.admin.headers,
     )
     assert made.status_code == 201, made.text
