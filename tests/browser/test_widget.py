@@ -76,7 +76,9 @@ async def test_visitor_and_agent_chat_live_and_reconnect_replays(
     send_font = await frame.locator("#send").evaluate("b => getComputedStyle(b).fontSize")
     assert send_font != "40px"
     await first_message(frame, "Hello! Where is my order?")
-    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text("Hello! Where is my order?")
+    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text(
+        "Hello! Where is my order?"
+    )
     await expect(frame.locator("#prechat")).to_be_hidden()  # asked once, when the conversation starts
 
     agent = await sign_in(browser, server.url, ws.agent.email, ws.agent.password)
