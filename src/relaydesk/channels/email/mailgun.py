@@ -22,7 +22,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
-from relaydesk.channels.base import InvalidPayload, InvalidSignature
+from relaydesk.channels.spec import InvalidPayload, InvalidSignature
 
 # Header fields of the parsed form that describe Mailgun's re-encoded body, not the mail's own.
 _BODY_FIELDS = {"content-type", "content-transfer-encoding", "mime-version"}
@@ -36,10 +36,12 @@ class MailgunForm:
     files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, bytes)
 
 
-def read_form(body: bytes) -> MailgunForm:
-    """The form fields and files of a Mailgun post (multipart detected from its first line)."""
+def read_form(body: bytes, content_type: str | None = None) -> MailgunForm:
+    """The form fields and files of a Mailgun post: multipart by its Content-Type (kept with the stored
+    event), or detected from the body's first line when the header is not at hand."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
     stripped = body.lstrip(b"\r\n")
-    if stripped.startswith(b"--"):
+    if media == "multipart/form-data" or (not media and stripped.startswith(b"--")):
         return _multipart(stripped)
     try:
         pairs = parse_qsl(

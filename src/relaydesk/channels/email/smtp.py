@@ -26,11 +26,11 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-from relaydesk.channels.base import PermanentSendError, RetryableSendError
 from relaydesk.channels.email.loops import AUTOMATIC_HEADERS
 from relaydesk.channels.envelopes import NewAttachment
+from relaydesk.channels.spec import PermanentSendError, RetryableSendError
 
-SECURITY_MODES = ("starttls", "tls", "none")
+SECURITY_MODES = ("starttls", "tls", "plain")
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -38,7 +38,7 @@ DEFAULT_TIMEOUT = 30.0
 class SmtpServer:
     host: str
     port: int
-    security: str = "starttls"  # starttls (587) | tls (implicit, 465) | none (loopback only)
+    security: str = "starttls"  # starttls (587) | tls (implicit, 465) | plain (loopback only)
     username: str | None = None
     password: str | None = None
     timeout: float = DEFAULT_TIMEOUT
@@ -161,8 +161,8 @@ async def send_mail(
 
     `tls_context` is for tests that run a TLS server with their own certificate authority."""
     if server.security not in SECURITY_MODES:
-        raise PermanentSendError(f"unknown SMTP security {server.security!r}: use starttls, tls or none")
-    if server.security == "none" and not _is_loopback(server.host):
+        raise PermanentSendError(f"unknown SMTP security {server.security!r}: use starttls, tls or plain")
+    if server.security == "plain" and not _is_loopback(server.host):
         raise PermanentSendError(
             "plain SMTP (no TLS) is only allowed to a loopback server: use starttls or tls"
         )

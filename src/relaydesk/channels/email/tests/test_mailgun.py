@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relaydesk.channels.base import InvalidPayload, InvalidSignature, RawRequest
-from relaydesk.channels.email.adapter import EmailChannel
 from relaydesk.channels.email.fake import MailgunDriver
+from relaydesk.channels.email.spec import SPEC
+from relaydesk.channels.spec import InboundRequest, InvalidPayload, InvalidSignature, Parsed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KEY = "key-fixture-signing"
-channel = EmailChannel()
+channel = SPEC
 
 
 def encode(fields: dict[str, str], files: list | None = None) -> tuple[bytes, str]:  # type: ignore[type-arg]
@@ -25,9 +25,18 @@ def encode(fields: dict[str, str], files: list | None = None) -> tuple[bytes, st
     return request.read(), request.headers["content-type"]
 
 
-def raw_request(body: bytes, content_type: str, at: float | None = None) -> RawRequest:
+def raw_request(body: bytes, content_type: str, at: float | None = None) -> InboundRequest:
     when = dt.datetime.fromtimestamp(at if at is not None else time.time(), dt.UTC)
-    return RawRequest(headers={"content-type": content_type}, body=body, received_at=when)
+    return InboundRequest.stored(body, {"content-type": content_type}, when)
+
+
+def parse(body: bytes, content_type: str | None = None) -> Parsed:
+    """Parse as the processing job does, from the stored body and its kept Content-Type."""
+    if content_type is None:
+        content_type = (
+            "multipart/form-data" if body.lstrip().startswith(b"--") else "application/x-www-form-urlencoded"
+        )
+    return channel.parse(raw_request(body, content_type))
 
 
 def fixture_post(**signing) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -42,7 +51,7 @@ def test_a_signed_post_of_parsed_fields_becomes_a_threaded_message() -> None:
     request = raw_request(body, content_type)
     channel.verify(request, {"mailgun_signing_key": KEY}, tolerance=300)
     assert channel.dedupe_key(request) == "mail:CAF=ada-mailgun-1@mail.example.org"
-    [incoming] = channel.parse(body).messages
+    [incoming] = parse(body, content_type).messages
     assert incoming.text == "It arrived, thank you!"
     assert incoming.external_contact_id == "ada@example.org" and incoming.contact_name == "Ada Lovelace"
     assert incoming.thread is not None
@@ -77,7 +86,7 @@ def test_body_mime_with_an_inline_image_is_parsed_from_the_whole_mail() -> None:
     fields = MailgunDriver(KEY).mime_form(raw, "support@support.example.com", "chen@example.com")
     body, content_type = encode(fields)
     channel.verify(raw_request(body, content_type), {"mailgun_signing_key": KEY}, tolerance=300)
-    [incoming] = channel.parse(body).messages
+    [incoming] = parse(body, content_type).messages
     assert [a.filename for a in incoming.attachments] == [
         "lid.png",
         "receipt.pdf",
@@ -93,7 +102,7 @@ def test_parsed_fields_with_attachments() -> None:
     body, content_type = encode(fields, files)
     assert content_type.startswith("multipart/form-data")
     channel.verify(raw_request(body, content_type), {"mailgun_signing_key": KEY}, tolerance=300)
-    [incoming] = channel.parse(body).messages
+    [incoming] = parse(body, content_type).messages
     assert incoming.text == "Hello, the lid of my kettle arrived broken, see the photo.\nOrder 7734."
     names = {a.filename: a for a in incoming.attachments}
     assert names["receipt.pdf"].data.startswith(b"%PDF") and names["lid.png"].data.startswith(b"\x89PNG")
@@ -101,8 +110,8 @@ def test_parsed_fields_with_attachments() -> None:
 
 def test_a_bounce_for_our_message_is_a_failed_status_not_a_message() -> None:
     raw = (FIXTURES / "bounce.eml").read_bytes()
-    body, _ = encode(MailgunDriver(KEY).mime_form(raw, "support@support.example.com", ""))
-    parsed = channel.parse(body)
+    body, content_type = encode(MailgunDriver(KEY).mime_form(raw, "support@support.example.com", ""))
+    parsed = parse(body, content_type)
     assert parsed.messages == []
     [status] = parsed.statuses
     assert status.status == "failed" and status.by_provider_id is False
@@ -116,8 +125,8 @@ def test_header_injection_through_message_headers_is_neutralised() -> None:
     headers.append(["Subject", "hi\r\nBcc: victim@example.com"])
     headers.append(["Bad Name", "x"])
     fields["message-headers"] = json.dumps(headers)
-    body, _ = encode(fields)
-    [incoming] = channel.parse(body).messages
+    body, content_type = encode(fields)
+    [incoming] = parse(body, content_type).messages
     original = incoming.attachments[-1].data
     assert b"\r\nBcc:" not in original and b"Bad Name" not in original
 
@@ -134,4 +143,4 @@ def test_header_injection_through_message_headers_is_neutralised() -> None:
 )
 def test_malformed_forms_are_invalid_payloads(body: bytes) -> None:
     with pytest.raises(InvalidPayload):
-        channel.parse(body)
+        parse(body)

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
-from relaydesk.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
 from relaydesk.channels.email import ids
-from relaydesk.channels.email.adapter import EmailChannel
 from relaydesk.channels.email.fake import FakeSmtpServer
 from relaydesk.channels.email.mime import parse_message
 from relaydesk.channels.email.smtp import OutgoingMail, SmtpServer, send_mail
+from relaydesk.channels.email.spec import SPEC
 from relaydesk.channels.email.tests.tls_support import loopback_tls
 from relaydesk.channels.envelopes import NewAttachment
+from relaydesk.channels.spec import (
+    OutboundMessage,
+    PermanentSendError,
+    ReplyContext,
+    RetryableSendError,
+)
 
 
 def outgoing(**changes) -> OutgoingMail:  # type: ignore[no-untyped-def]
@@ -40,7 +46,7 @@ async def test_agent_reply_is_threaded_and_has_a_text_and_html_alternative() -> 
             reply_to=ids.reply_address(conversation, "in.support.example.com"),
             attachments=[NewAttachment("label.pdf", "application/pdf", b"%PDF-1.4 label")],
         )
-        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="none"), mail)
+        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="plain"), mail)
         [received] = await smtp.wait_for(1)
     assert received.mail_from == "support@support.example.com" and received.rcpt_tos == ["ada@example.org"]
     msg = received.message
@@ -66,7 +72,7 @@ async def test_agent_reply_is_threaded_and_has_a_text_and_html_alternative() -> 
 
 async def test_automatic_mail_carries_the_loop_headers() -> None:
     async with FakeSmtpServer() as smtp:
-        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="none"), outgoing(automatic=True))
+        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="plain"), outgoing(automatic=True))
         [received] = await smtp.wait_for(1)
     assert received.message["Auto-Submitted"] == "auto-replied"
     assert received.message["X-Auto-Response-Suppress"] == "All"
@@ -100,7 +106,7 @@ async def test_implicit_tls() -> None:
 
 async def test_4xx_is_retried_and_5xx_is_permanent_with_the_reason() -> None:
     async with FakeSmtpServer() as smtp:
-        server = SmtpServer("127.0.0.1", smtp.port, security="none")
+        server = SmtpServer("127.0.0.1", smtp.port, security="plain")
         smtp.answer_next("451 4.3.0 Mail server temporarily rejected message")
         with pytest.raises(RetryableSendError, match="451"):
             await send_mail(server, outgoing())
@@ -121,18 +127,19 @@ async def test_connection_refused_is_retried() -> None:
     async with FakeSmtpServer() as smtp:
         port = smtp.port
     with pytest.raises(RetryableSendError, match="connection"):
-        await send_mail(SmtpServer("127.0.0.1", port, security="none", timeout=2), outgoing())
+        await send_mail(SmtpServer("127.0.0.1", port, security="plain", timeout=2), outgoing())
 
 
 async def test_plain_smtp_is_refused_beyond_loopback() -> None:
     with pytest.raises(PermanentSendError, match="only allowed to a loopback"):
-        await send_mail(SmtpServer("smtp.example.com", 25, security="none"), outgoing())
+        await send_mail(SmtpServer("smtp.example.com", 25, security="plain"), outgoing())
 
 
-async def test_adapter_send_builds_the_mail_from_the_conversation() -> None:
+async def test_spec_send_threads_on_the_customers_latest_mail() -> None:
+    original = (Path(__file__).resolve().parent.parent / "fixtures" / "reply_with_quote.eml").read_bytes()
     async with FakeSmtpServer() as smtp:
         message_id, conversation_id = uuid.uuid4(), uuid.uuid4()
-        result = await EmailChannel().send(
+        result = await SPEC.send(
             None,  # type: ignore[arg-type]  # SMTP needs no HTTP client
             OutboundMessage(
                 message_id=str(message_id),
@@ -141,6 +148,12 @@ async def test_adapter_send_builds_the_mail_from_the_conversation() -> None:
                 recipient_external_id="ada@example.org",
                 text="It ships today.",
                 sender_name="Sam",
+                files=[NewAttachment("label.pdf", "application/pdf", b"%PDF-1.4")],
+                reply_context=ReplyContext(
+                    provider_message_id="a2@example.org",
+                    attributes={"email": {"references": ["a1@example.org"]}},
+                    original=original,
+                ),
             ),
             {"smtp_password": ""},
             {
@@ -149,14 +162,37 @@ async def test_adapter_send_builds_the_mail_from_the_conversation() -> None:
                 "reply_domain": "in.support.example.com",
                 "smtp_host": "127.0.0.1",
                 "smtp_port": smtp.port,
-                "smtp_security": "none",
+                "smtp_security": "plain",
             },
-            {"subject": "Order 5521", "in_reply_to": "a2@example.org", "references": ["a1@example.org"]},
         )
-        [received] = await smtp.wait_for(1)
+        automatic = OutboundMessage(
+            message_id=str(uuid.uuid4()),
+            conversation_id=str(conversation_id),
+            conversation_number=7,
+            recipient_external_id="ada@example.org",
+            text="We received your message.",
+            sent_by="ai",
+        )
+        await SPEC.send(
+            None,  # type: ignore[arg-type]
+            automatic,
+            {},
+            {
+                "from_address": "support@support.example.com",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp.port,
+                "smtp_security": "plain",
+            },
+        )
+        first, second = await smtp.wait_for(2)
     assert result.provider_message_id == f"rd.{message_id.hex}@in.support.example.com"
-    msg = received.message
-    assert msg["Subject"] == "Re: Order 5521"
+    msg = first.message
+    assert msg["Subject"] == "Re: Order 5521 has not arrived"  # "Re:" not doubled
     assert str(msg["From"]) == '"Sam (Example Support)" <support@support.example.com>'
     assert msg["Reply-To"] == f"reply+{conversation_id.hex}@in.support.example.com"
+    assert msg["In-Reply-To"] == "<a2@example.org>"
     assert msg["References"] == "<a1@example.org> <a2@example.org>"
+    assert msg["Auto-Submitted"] is None
+    assert [a.get_filename() for a in msg.iter_attachments()] == ["label.pdf"]
+    assert second.message["Auto-Submitted"] == "auto-replied"
+    assert second.message["Subject"] == "Re: your message"
