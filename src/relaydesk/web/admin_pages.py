@@ -32,6 +32,7 @@ from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
 from relaydesk.privacy import storage
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
+from relaydesk.web import admin_hours
 from relaydesk.web.render import WebContext, check_form, page, web_context
 
 SECTIONS = [
@@ -88,6 +89,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "last_error": inbox.last_error,
         "last_error_at": iso(inbox.last_error_at),
         "failed_events": inbox.failed_events,
+        "hours": admin_hours.form_values(inbox.settings),
     }
 
 
@@ -103,6 +105,7 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
             return {
                 "inboxes": [inbox_row(i, runtime.settings.base_url) for i in inboxes],
                 "channel_types": implemented_channels(),
+                "timezones": admin_hours.timezones(),
             }
         if section == "people":
             members = (
@@ -300,6 +303,10 @@ async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
     )
 
 
+async def _inboxes_hours(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await admin_hours.save_from_form(s, ctx.workspace.id, _uuid(f), f, ctx.info.user.id)
+
+
 def _owner_only(ctx: WebContext, what: str) -> None:
     if ctx.role != "owner":
         raise Forbidden(f"only an owner can {what}")
@@ -458,6 +465,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("inboxes", "update"): _inboxes_update,
     ("inboxes", "rotate"): _inboxes_rotate,
     ("inboxes", "reveal"): _inboxes_reveal,
+    ("inboxes", "hours"): _inboxes_hours,
     ("people", "invite"): _people_invite,
     ("people", "revoke"): _people_revoke,
     ("people", "role"): _people_role,

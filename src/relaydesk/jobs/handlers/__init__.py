@@ -3,6 +3,7 @@
 from relaydesk.jobs.handlers import (
     ai,
     attachments,
+    hours,
     inbound,
     maintenance,
     outbound,
@@ -11,4 +12,4 @@ from relaydesk.jobs.handlers import (
     webhooks,
 )
 
-__all__ = ["ai", "attachments", "inbound", "maintenance", "outbound", "receivers", "rekey", "webhooks"]
+__all__ = ["ai", "attachments", "hours", "inbound", "maintenance", "outbound", "receivers", "rekey", "webhooks"]
