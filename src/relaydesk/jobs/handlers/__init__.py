@@ -12,4 +12,14 @@ from relaydesk.jobs.handlers import (
     webhooks,
 )
 
-__all__ = ["ai", "attachments", "hours", "inbound", "maintenance", "outbound", "receivers", "rekey", "webhooks"]
+__all__ = [
+    "ai",
+    "attachments",
+    "hours",
+    "inbound",
+    "maintenance",
+    "outbound",
+    "receivers",
+    "rekey",
+    "webhooks",
+]
