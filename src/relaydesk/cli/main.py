@@ -11,6 +11,7 @@ import getpass
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -40,7 +41,11 @@ def _logging(settings: Settings) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _serve(settings: Settings, banner: str | None = None) -> None:
+def _serve(
+    settings: Settings, banner: str | None = None, companions: list[tuple[Any, int]] | None = None
+) -> None:
+    """Serve the app; `companions` are other ASGI apps served on loopback ports beside it (the demo's
+    website with the chat widget), stopped together with it."""
     import uvicorn
 
     from relaydesk.db.migrate import upgrade_sync
@@ -53,9 +58,30 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
     app = create_app(settings)
     if banner:
         click.echo(banner)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
-    )
+    level = settings.log_level.lower()
+    if not companions:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        return
+
+    async def serve_all() -> None:
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+            )
+        ] + [
+            uvicorn.Server(
+                uvicorn.Config(companion, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+            )
+            for companion, port in companions
+        ]
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        # Each server installs the signal handlers in turn, so one Ctrl-C reaches one of them: stop the rest.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(serve_all())
 
 
 @click.group(cls=errors.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,32 +152,42 @@ def migrate() -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--database-url", default=None, help="Default: a relaydesk-demo.db SQLite file here.")
-def demo(port: int | None, database_url: str | None) -> None:
+@click.option(
+    "--site-port",
+    type=int,
+    default=None,
+    help="Port of the demo website with the chat widget (default: port + 1).",
+)
+def demo(port: int | None, database_url: str | None, site_port: int | None) -> None:
     """Run Relaydesk with a demo workspace on embedded SQLite; prints the URL and the login."""
     import os
 
     from relaydesk.db.migrate import upgrade_sync
-    from relaydesk.demo import seed_demo
+    from relaydesk.demo import demo_site, seed_demo, seed_demo_widget
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
     # The demo's integrator answers on loopback (demo.py): allow private targets for channel delivery.
     settings = _settings(demo=True, database_url=url, port=port, allow_private_targets="channels")
     _logging(settings)
     upgrade_sync(settings.database_url)
+    site_port = site_port or settings.port + 1
+    site_url = f"http://127.0.0.1:{site_port}"
 
-    async def seed() -> tuple[str, str]:
+    async def seed() -> tuple[str, str, str]:
         async with errors.opened(settings) as runtime:
             login = await seed_demo(runtime)
-        return login.email, login.password
+            public_id = await seed_demo_widget(runtime, site_url)
+        return login.email, login.password, public_id
 
-    email, password = asyncio.run(seed())
+    email, password, public_id = asyncio.run(seed())
     banner = (
         f"\n  Relaydesk demo is running at {settings.base_url}/\n"
         f"  Log in as {email} with password {password}\n"
         f"  (agents sam@acme.example and riley@acme.example use the same password)\n"
         f"  API docs: {settings.base_url}/api/v1/schema/swagger\n"
+        f"  A website with the chat widget (another origin): {site_url}/\n"
     )
-    _serve(settings, banner)
+    _serve(settings, banner, companions=[(demo_site(settings.base_url, public_id), site_port)])
 
 
 def _read_password(password_stdin: bool) -> str:
