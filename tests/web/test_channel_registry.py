@@ -38,7 +38,7 @@ async def test_channels_endpoint_lists_exactly_the_registered_adapters(client, m
 
 async def test_unimplemented_channel_types_are_refused_with_a_clear_error(client, make_workspace):
     ws = await make_workspace()
-    for kind in ("whatsapp", "email", "telegram", "sms", "fax"):
+    for kind in ("whatsapp", "telegram", "sms", "fax"):
         resp = await client.post(
             f"{API}/inboxes", json={"name": "x", "channel_type": kind}, headers=ws.admin.headers
         )
@@ -101,3 +101,45 @@ async def test_inbox_page_has_no_orders_panel_and_hides_the_ai_switches_until_kn
     assert "Orders" not in page.text and "orders-panel" not in page.text
     # Hidden by default; ai_panel.js shows them only where the inbox's AI replies on its own.
     assert '<fieldset class="ai-switches" id="ai-switches" hidden>' in page.text
+
+
+async def test_email_inbox_is_created_from_its_spec_and_its_passwords_stay_sealed(client, make_workspace):
+    ws = await make_workspace()
+    missing = await client.post(
+        f"{API}/inboxes", json={"name": "Mail", "channel_type": "email"}, headers=ws.admin.headers
+    )
+    assert missing.status_code == 400 and "settings.from_address" in missing.text
+    bad = await client.post(
+        f"{API}/inboxes",
+        json={
+            "name": "Mail",
+            "channel_type": "email",
+            "settings": {
+                "from_address": "support@example.com",
+                "smtp_host": "smtp.example.com",
+                "smtp_security": "ssl3",
+            },
+        },
+        headers=ws.admin.headers,
+    )
+    assert bad.status_code == 400 and "settings.smtp_security" in bad.text
+    created = await client.post(
+        f"{API}/inboxes",
+        json={
+            "name": "Mail",
+            "channel_type": "email",
+            "settings": {"from_address": "support@example.com", "smtp_host": "smtp.example.com"},
+            "credentials": {
+                "smtp_password": "pw-never-shown-9f3",
+                "mailgun_signing_key": "key-never-shown-7a1",
+            },
+        },
+        headers=ws.admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["settings"]["smtp_port"] == 587 and body["settings"]["smtp_security"] == "starttls"
+    assert body["settings"]["imap_mailbox"] == "INBOX"
+    assert "pw-never-shown-9f3" not in created.text and "key-never-shown-7a1" not in created.text
+    listed = await client.get(f"{API}/inboxes", headers=ws.admin.headers)
+    assert "pw-never-shown-9f3" not in listed.text
