@@ -528,6 +528,11 @@ class ChannelSpec:
         sends. Called at the door (to refuse bad input before storing) and again from the stored event."""
         raise InvalidPayload(f"the {self.name} channel takes no webhook")
 
+    def embed_code(self, base_url: str, public_id: str) -> str | None:
+        """What a website pastes to use an inbox of this channel (the widget's script tag), shown on the
+        admin's inbox page and in the inbox API; None for channels a provider calls instead."""
+        return None
+
     def acknowledge(self, event_id: uuid.UUID | None, duplicate: bool) -> Answer | None:
         """The 2xx the provider wants (None: the door's JSON `{"id", "duplicate"}`, 202 or 200)."""
         return None

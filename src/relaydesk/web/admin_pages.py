@@ -74,6 +74,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}"
         if spec is None or spec.takes_webhooks
         else None,
+        "embed_code": spec.embed_code(base_url, inbox.public_id) if spec else None,
         "secrets": [(f.name, f.label, f.help) for f in (spec.generated_credentials() if spec else ())]
         if inbox_actions.revealable_secrets(inbox)
         else [],

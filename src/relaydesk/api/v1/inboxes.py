@@ -21,6 +21,7 @@ from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
+from relaydesk.channels.registry import spec_for
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
@@ -60,6 +61,7 @@ def _check_size(value: dict[str, Any], what: str) -> None:
 
 
 def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, Any]:
+    spec = spec_for(inbox.channel_type)
     body: dict[str, Any] = {
         "id": str(inbox.id),
         "name": inbox.name,
@@ -67,6 +69,7 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
         "public_id": inbox.public_id,
         "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
         "settings": inbox.settings,
+        "embed_code": spec.embed_code(base_url, inbox.public_id) if spec else None,
         "is_active": inbox.is_active,
         "health": {
             "last_event_at": iso(inbox.last_event_at),

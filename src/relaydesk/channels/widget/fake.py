@@ -109,11 +109,18 @@ class VisitorClient:
         return response
 
     async def say(
-        self, text: str, *, prechat: dict[str, Any] | None = None, client_msg_id: str | None = None
+        self,
+        text: str,
+        *,
+        prechat: dict[str, Any] | None = None,
+        client_msg_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> httpx.Response:
         body: dict[str, Any] = {"client_msg_id": client_msg_id or secrets.token_hex(8), "text": text}
         if prechat is not None:
             body["prechat"] = prechat
+        if attributes is not None:
+            body["attributes"] = attributes
         return await self.http.post("/api/messages", json=body, headers=self.headers())
 
     async def history(self) -> httpx.Response:

@@ -133,6 +133,9 @@ class WidgetChannel(ChannelSpec):
             raise FieldError("settings.prechat_fields", str(exc)) from None
         return checked
 
+    def embed_code(self, base_url: str, public_id: str) -> str | None:
+        return f'<script src="{base_url}/widget/{public_id}/loader.js" async></script>'
+
     async def send(
         self,
         http: httpx.AsyncClient,

@@ -215,7 +215,16 @@ async def post_message(request: Request, public_id: str, runtime: Runtime) -> Re
     text = check_text(data.get("text"))
     if not (text and text.strip()):
         raise InvalidInput("a message needs text")
-    message = await store_message(runtime, inbox, config, visitor, client_msg_id, text, data.get("prechat"))
+    message = await store_message(
+        runtime,
+        inbox,
+        config,
+        visitor,
+        client_msg_id,
+        text,
+        data.get("prechat"),
+        attributes=data.get("attributes"),
+    )
     return private_answer(message, 201 if message.pop("_created") else 200)
 
 

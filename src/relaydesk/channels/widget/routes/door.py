@@ -124,6 +124,7 @@ async def store_message(
     text: str | None,
     prechat: Any = None,
     attachment: NewAttachment | None = None,
+    attributes: Any = None,
 ) -> dict[str, Any]:
     """Store and describe a visitor's post (shared by the REST routes and the socket)."""
     async with runtime.db.write() as session:
@@ -136,6 +137,7 @@ async def store_message(
             text=text,
             prechat=prechat,
             attachment=attachment,
+            attributes=attributes,
         )
     async with runtime.db.read() as session:
         fresh = await session.get(Message, message.id)

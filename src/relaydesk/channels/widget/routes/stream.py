@@ -256,7 +256,14 @@ class VisitorStream:
             if not (text and text.strip()):
                 raise routes.InvalidInput("a message needs text")
             message = await routes.store_message(
-                self.runtime, self.inbox, self.config, self.visitor, client_msg_id, text, frame.get("prechat")
+                self.runtime,
+                self.inbox,
+                self.config,
+                self.visitor,
+                client_msg_id,
+                text,
+                frame.get("prechat"),
+                attributes=frame.get("attributes"),
             )
         except DomainError as exc:
             await self.send(

@@ -22,7 +22,7 @@ from relaydesk.actions.contacts import update_contact
 from relaydesk.actions.conversations import set_attributes
 from relaydesk.actions.incoming import receive_incoming
 from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
-from relaydesk.channels.widget.config import WidgetConfig
+from relaydesk.channels.widget.config import FIELD_KEY, WidgetConfig
 from relaydesk.channels.widget.identity import Visitor
 from relaydesk.db.base import utcnow
 from relaydesk.errors import Conflict, Forbidden, InvalidInput
@@ -104,6 +104,51 @@ def parse_prechat(raw: Any, config: WidgetConfig) -> Prechat:
         else:
             form.fields[spec.key] = value
     return form
+
+
+MAX_ATTRIBUTES = 20
+
+
+def parse_attributes(raw: Any) -> dict[str, str]:
+    """`Relaydesk.setAttributes(...)` as sent with a message: up to 20 keys of the pre-chat field key form,
+    text values; anything else is a 400 naming it."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"attributes must be an object of at most {MAX_ATTRIBUTES} keys")
+    out = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not FIELD_KEY.fullmatch(key):
+            raise InvalidInput(f"attributes.{str(key)[:40]}: keys are lower-case letters, digits and _")
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+            raise InvalidInput(f"attributes.{key} must be text of at most {MAX_FIELD_CHARS} characters")
+        if key == "email" and ("@" not in value or " " in value.strip()):
+            raise InvalidInput("attributes.email is not an e-mail address")
+        out[key] = value.strip()
+    return out
+
+
+async def apply_attributes(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID, attributes: dict[str, str]
+) -> None:
+    """Name and e-mail fill the contact's fields where empty (what the visitor typed in the form wins);
+    other keys are merged into the contact's attributes. Written only when something changes."""
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        return
+    pii = storage.read_contact(contact)
+    updates: dict[str, Any] = {}
+    for key in ("name", "email"):
+        if attributes.get(key) and not getattr(pii, key):
+            updates[key] = attributes[key]
+    custom = {k: v for k, v in attributes.items() if k not in ("name", "email")}
+    if any(pii.custom_attributes.get(k) != v for k, v in custom.items()):
+        updates["custom_attributes"] = {**pii.custom_attributes, **custom}
+    if updates:
+        with acting_as(catalogue.contact(contact_id)):
+            await update_contact(session, workspace_id, contact_id, **updates)
 
 
 def check_first_message(form: Prechat, config: WidgetConfig) -> None:
@@ -253,6 +298,7 @@ async def receive_visitor_message(
     text: str | None,
     prechat: Any = None,
     attachment: NewAttachment | None = None,
+    attributes: Any = None,
 ) -> tuple[Message, bool]:
     """Store a visitor's message as a customer message of their open conversation in the widget inbox,
     starting one (with the pre-chat form, consent and age confirmation) when there is none.
@@ -275,6 +321,7 @@ async def receive_visitor_message(
             return existing, False
     conv = await open_conversation(session, inbox, contact_id)
     form = parse_prechat(prechat, config)
+    given = parse_attributes(attributes)
     starting = conv is None
     if starting:
         if attachment is not None:
@@ -294,8 +341,13 @@ async def receive_visitor_message(
         content_attributes={"client_msg_id": client_msg_id},
     )
     message, created = await receive_incoming(session, inbox_row, incoming)
-    if not created or not starting:
-        return message, created
+    if not created:
+        return message, False
+    if given:
+        assert message.sender_contact_id is not None
+        await apply_attributes(session, inbox.workspace_id, message.sender_contact_id, given)
+    if not starting:
+        return message, True
     known_before = contact_id is not None
     contact_id = message.sender_contact_id
     assert contact_id is not None

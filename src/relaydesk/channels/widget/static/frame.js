@@ -243,8 +243,9 @@ function prechatValues() {
   for (const input of $("prechat-fields").querySelectorAll("input")) {
     if (input.value.trim()) fields[input.name] = input.value.trim();
   }
-  for (const key of ["name", "email"]) {
-    if (!fields[key] && typeof state.attributes[key] === "string") fields[key] = state.attributes[key];
+  for (const field of boot.prechat_fields) {
+    const given = state.attributes[field.key];
+    if (!fields[field.key] && typeof given === "string" && given.trim()) fields[field.key] = given.trim();
   }
   return {
     fields,
@@ -288,6 +289,8 @@ async function sendFrame(id, item) {
   if (!state.token) return; // still starting: the outbox is sent once the socket says hello
   const frame = { type: "message.create", client_msg_id: id, text: item.text };
   if (item.prechat) frame.prechat = item.prechat;
+  const attributes = cleanAttributes();
+  if (attributes) frame.attributes = attributes;
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
     state.socket.send(JSON.stringify(frame));
     return;
@@ -295,11 +298,23 @@ async function sendFrame(id, item) {
   try {
     const body = { client_msg_id: id, text: item.text };
     if (item.prechat) body.prechat = item.prechat;
+    const attributes = cleanAttributes();
+    if (attributes) body.attributes = attributes;
     const message = await call("POST", "/api/messages", body);
     onFrame({ type: "ack", client_msg_id: id, message });
   } catch (err) {
     if (err.status) failed(id, err.message); // refused: say why; a network error is retried on reconnect
   }
+}
+
+// What the server takes of setAttributes() (docs/widget.md): a site's mistake must not fail the message.
+function cleanAttributes() {
+  const out = {};
+  for (const [key, value] of Object.entries(state.attributes).slice(0, 20)) {
+    if (/^[a-z][a-z0-9_]{0,39}$/.test(key) && typeof value === "string" && value.length <= 500) out[key] = value;
+  }
+  if (out.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(out.email.trim())) delete out.email;
+  return Object.keys(out).length ? out : null;
 }
 
 function failed(id, reason) {

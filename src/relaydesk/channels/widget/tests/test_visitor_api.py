@@ -335,3 +335,45 @@ async def test_bad_input_is_refused_and_nothing_stored(setup):  # type: ignore[n
         ).scalar_one()
         assert att.filename_sealed is not None and att.legacy_filename is None
         assert storage.read_attachment(att) == png
+
+
+async def test_attributes_fill_the_contact_and_bad_ones_are_refused(setup):  # type: ignore[no-untyped-def]
+    server, ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    first = await visitor.say(
+        "hi", prechat=consent(name="Ada"), attributes={"name": "Someone else", "email": "ada@example.com"}
+    )
+    assert first.status_code == 201, first.text
+    later = await visitor.say("my plan", attributes={"plan": "pro", "customer_since": "2021"})
+    assert later.status_code == 201
+    async with server.runtime.db.read() as session:
+        contact = (
+            await session.execute(sa.select(Contact).where(Contact.workspace_id == ws.id))
+        ).scalar_one()
+        pii = storage.read_contact(contact)
+    # The form's name wins; the attribute's e-mail fills the empty field; other keys become attributes.
+    assert (pii.name, pii.email) == ("Ada", "ada@example.com")
+    assert pii.custom_attributes == {"plan": "pro", "customer_since": "2021"}
+    before = await counts(server.runtime, ws.id)
+    for bad in ({"Plan": "x"}, {"plan": 3}, {"plan": "x" * 501}, {"email": "not-an-address"}, ["plan"]):
+        refused = await visitor.say("again", attributes=bad)  # type: ignore[arg-type]
+        assert refused.status_code == 400, bad
+    assert await counts(server.runtime, ws.id) == before
+
+
+async def test_the_widget_takes_no_webhook_and_shows_its_embed_code(setup):  # type: ignore[no-untyped-def]
+    server, ws, inbox, _ = setup
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        door = await http.post(
+            f"/inbound/widget/{inbox.public_id}", content=b"{}", headers={"content-type": "application/json"}
+        )
+        assert 400 <= door.status_code < 500
+        shown = await http.get(f"/api/v1/inboxes/{inbox.id}", headers=ws.agent.headers)
+        assert shown.json()["embed_code"] == (
+            f'<script src="{server.runtime.settings.base_url}/widget/{inbox.public_id}/loader.js" async></script>'
+        )
+        loader = await http.get(f"/widget/{inbox.public_id}/loader.js")
+        assert loader.status_code == 200 and loader.headers["content-type"].startswith("text/javascript")
+        assert f'"id": "{inbox.public_id}"' in loader.text and "localStorage" not in loader.text
+        assert "document.cookie" not in loader.text and "fetch(" not in loader.text
