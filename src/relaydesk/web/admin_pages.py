@@ -51,6 +51,8 @@ SECTIONS = [
     ("intents", "Intents"),
     # web/admin_audit_pages.py (read only, filters as GET parameters).
     ("audit", "Audit log"),
+    # web/admin_contact_pages.py (profile and data-subject requests).
+    ("contacts", "Contacts"),
 ]
 
 
