@@ -1,4 +1,4 @@
-"""`relaydesk serve | worker | demo | migrate | createadmin | token | keys | jobs`.
+"""`relaydesk serve | worker | demo | migrate | createadmin | token | keys | jobs | audit | contact`.
 
 Configuration comes from RELAYDESK_* environment variables and an optional TOML file (docs/configuration.md).
 """
@@ -17,6 +17,7 @@ import click
 
 from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
+from relaydesk.cli import contacts as contacts_cli
 from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
 from relaydesk.config import Settings
@@ -281,6 +282,7 @@ def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...])
 
 main.add_command(keys_cli.keys)
 main.add_command(audit_cli.audit)
+main.add_command(contacts_cli.contact)
 
 if __name__ == "__main__":
     main()

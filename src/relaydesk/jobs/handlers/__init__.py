@@ -3,6 +3,7 @@
 from relaydesk.jobs.handlers import (
     ai,
     attachments,
+    exports,
     hours,
     inbound,
     maintenance,
@@ -15,6 +16,7 @@ from relaydesk.jobs.handlers import (
 __all__ = [
     "ai",
     "attachments",
+    "exports",
     "hours",
     "inbound",
     "maintenance",
