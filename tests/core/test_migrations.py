@@ -79,7 +79,7 @@ async def test_0012_removes_the_retired_private_targets_setting(backend):
             await admin.dispose()
 
 
-async def test_0015_links_existing_api_messages_to_their_raw_events(backend):
+async def test_0016_links_existing_api_messages_to_their_raw_events(backend):
     """Erasure now finds raw events through `messages.inbound_event_id`; rows stored before it existed are
     linked by the API channel's key format, the only one stored until then."""
     from relaydesk.models import Contact, Conversation, InboundEvent, Inbox, Message
@@ -87,7 +87,7 @@ async def test_0015_links_existing_api_messages_to_their_raw_events(backend):
     url, cleanup = await _fresh_url(backend)
     ids = {k: uuid.uuid4() for k in ("ws", "inbox", "contact", "conv", "m1", "m2", "e1", "e2")}
     try:
-        await upgrade(url, "0014")
+        await upgrade(url, "0015")
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.execute(Workspace.__table__.insert(), [{"id": ids["ws"], "name": "A", "slug": "a"}])

@@ -1,7 +1,7 @@
 """receiver leases on inboxes; the inbound event each customer message came from
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04
 
 `inboxes.receiver_owner` / `receiver_until`: which worker runs the inbox's background receiver (IMAP) and
@@ -20,8 +20,8 @@ from alembic import op
 
 import relaydesk.db.base
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
