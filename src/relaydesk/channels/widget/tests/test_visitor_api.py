@@ -434,3 +434,24 @@ async def test_an_open_socket_closes_when_its_site_is_no_longer_allowed(setup, m
     error = await socket.next("error")
     assert error["status"] == 403
     await socket.close()
+
+
+async def test_one_visitor_or_address_is_rate_limited(setup, monkeypatch):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    server, ws, inbox, visitors = setup
+    monkeypatch.setattr(
+        server.runtime, "settings", dataclasses.replace(server.runtime.settings, widget_messages_per_minute=3)
+    )
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    assert (await visitor.say("one", prechat=consent())).status_code == 201
+    assert (await visitor.say("two")).status_code == 201
+    assert (await visitor.say("three")).status_code == 201
+    before = await counts(server.runtime, ws.id)
+    throttled = await visitor.say("four")
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert await counts(server.runtime, ws.id) == before
+    for _ in range(2):  # sessions: 1 above, 2 more allowed, then refused
+        assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 201
+    assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 429
