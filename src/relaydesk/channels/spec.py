@@ -497,6 +497,10 @@ class ChannelSpec:
     fake: ClassVar[str]
     #: Import path of a list of Litestar handlers the server mounts (a door: may use runtime and actions).
     routes: ClassVar[str | None] = None
+    #: A page (one of the channel's `routes`, with `{inbox_id}` in its path) showing what the customer sees,
+    #: rendered with the settings given in its query string: the admin form previews them live as they are
+    #: typed (the widget's chat frame). None: the channel has nothing to preview.
+    preview: ClassVar[str | None] = None
     #: Import path of a zero-argument factory returning a `Receiver`, run by the worker per active inbox.
     receiver: ClassVar[str | None] = None
 

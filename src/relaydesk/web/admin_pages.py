@@ -93,6 +93,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "last_error_at": iso(inbox.last_error_at),
         "failed_events": inbox.failed_events,
         "hours": admin_hours.form_values(inbox.settings),
+        "preview_url": spec.preview.format(inbox_id=inbox.id) if spec and spec.preview else None,
     }
 
 

@@ -35,20 +35,21 @@ def to_parsed(mail: ParsedMail) -> Parsed:
     """A parsed mail as the inbound pipeline takes it (webhook and IMAP alike): a failure report about our
     messages becomes failed delivery statuses with the reason, not a conversation; anything else is a
     message."""
-    if mail.bounce is not None and mail.bounce.message_ids:
-        statuses = []
-        for message_id in mail.bounce.message_ids:
-            ours = ids.ours(message_id)
-            statuses.append(
+    ours = [found for found in map(ids.ours, mail.bounce_for or []) if found is not None]
+    if mail.bounce is not None and ours:
+        return Parsed(
+            statuses=[
                 StatusUpdate(
-                    message_ref=str(ours) if ours else message_id,
+                    message_ref=str(message_id),
                     status="failed",
                     at=mail.incoming.sent_at,
                     reason=mail.bounce.reason,
-                    by_provider_id=ours is None,
+                    by_provider_id=False,  # our Message-ID carries our message id: no lookup by provider id
                 )
-            )
-        return Parsed(statuses=statuses)
+                for message_id in ours
+            ]
+        )
+    # A bounce about a mail we did not send stays a (no-auto-reply) message, so it is not lost.
     return Parsed(messages=[mail.incoming])
 
 
@@ -168,6 +169,7 @@ class EmailSpec(ChannelSpec):
     wants_attachment_bytes = True
     wants_reply_context = True
     fake = "relaydesk.channels.email.fake:FakeSmtpServer"
+    routes = "relaydesk.channels.email.routes:ROUTES"
 
     def verify(self, request: InboundRequest, credentials: Mapping[str, Any], *, tolerance: int) -> None:
         form = mailgun.read_form(request.body, request.headers.get("content-type"))

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from relaydesk.channels.widget import appearance, strings
+
 DEFAULT_TITLE = "Chat with us"
 DEFAULT_ACCENT = "#2563eb"
 DEFAULT_CONSENT_TEXT = (
@@ -62,6 +64,17 @@ class WidgetConfig:
     consent_text: str = DEFAULT_CONSENT_TEXT
     consent_version: str = DEFAULT_CONSENT_VERSION
     age_confirmation: bool = True
+    accent_text_color: str = appearance.DEFAULT_ACCENT_TEXT
+    greeting: str = ""
+    position: str = "right"
+    locale: str = "auto"
+    strings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def texts(self, accept_language: str = "") -> tuple[str, dict[str, str]]:
+        """The locale the visitor gets (by their browser's `Accept-Language` when the setting is `auto`)
+        and every text of the chat in it (strings.py)."""
+        locale = strings.pick_locale(self.locale, accept_language, self.strings)
+        return locale, strings.resolve(locale, self.strings, self.greeting)
 
     @property
     def enforce_identity(self) -> bool:
@@ -77,6 +90,8 @@ class WidgetConfig:
             "consent_version": self.consent_version,
             "age_confirmation": self.age_confirmation,
             "identity_verification": self.identity_verification,
+            "accent_text_color": self.accent_text_color,
+            "position": self.position,
         }
 
 
@@ -96,4 +111,24 @@ def widget_config(settings: dict[str, Any] | None) -> WidgetConfig:
         consent_text=str(s.get("consent_text") or DEFAULT_CONSENT_TEXT),
         consent_version=str(s.get("consent_version") or DEFAULT_CONSENT_VERSION),
         age_confirmation=bool(s.get("age_confirmation", True)),
+        accent_text_color=_colour(s.get("accent_text_color"), appearance.DEFAULT_ACCENT_TEXT),
+        greeting=str(s.get("greeting") or ""),
+        position=s.get("position") if s.get("position") in appearance.POSITIONS else "right",
+        locale=str(s.get("locale") or "auto"),
+        strings=_overrides(s.get("strings")),
     )
+
+
+def _colour(value: Any, default: str) -> str:
+    try:
+        return appearance.check_colour(str(value)) if value else default
+    except ValueError:
+        return default
+
+
+def _overrides(lines: Any) -> dict[str, dict[str, str]]:
+    """Stored overrides were checked by the spec; a document that no longer parses counts as none."""
+    try:
+        return strings.parse_overrides([str(line) for line in lines or []])
+    except ValueError:
+        return {}

@@ -10,8 +10,9 @@ shows it live.
 Credentials (generated, rotatable, revealable by an owner): `identity_secret`, which the inbox's website
 signs its logged-in users' ids with (docs/widget.md), and `visitor_token_secret`, which signs visitor
 tokens (rotating it ends every visitor session). Settings: where the widget may appear, whether
-identities must be signed, and what the chat shows (title, colour, pre-chat form, consent, age question);
-config.py reads them with their defaults.
+identities must be signed, and what the chat shows (title, pre-chat form, consent, age question) and how
+it looks and speaks (colours, greeting, launcher position, language and texts: appearance.py,
+strings.py); config.py reads them with their defaults.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from relaydesk.channels.spec import ChannelSpec, FieldError, FieldSpec, OutboundMessage, SendResult
-from relaydesk.channels.widget import config
+from relaydesk.channels.widget import appearance, config, strings
 from relaydesk.channels.widget.identity import normalise_origin
 
 
@@ -104,9 +105,44 @@ class WidgetChannel(ChannelSpec):
             kind="bool",
             default=True,
         ),
+        # How the chat looks and speaks (appearance.py, strings.py); the admin previews them live.
+        FieldSpec(
+            "accent_text_color",
+            "Text colour on the accent",
+            default=appearance.DEFAULT_ACCENT_TEXT,
+            max_length=7,
+            help="#rrggbb; a contrast below 4.5:1 with the accent colour is warned about.",
+        ),
+        FieldSpec(
+            "greeting",
+            "Greeting",
+            max_length=300,
+            help="Shown at the top of the chat; empty: the greeting of the visitor's language.",
+        ),
+        FieldSpec(
+            "position", "Launcher position", kind="choice", choices=appearance.POSITIONS, default="right"
+        ),
+        FieldSpec(
+            "locale",
+            "Language",
+            default="auto",
+            max_length=12,
+            help="auto: the visitor's browser language among those known (en, de, fr and any you add "
+            "texts for); or a language tag such as de.",
+        ),
+        FieldSpec(
+            "strings",
+            "Texts",
+            kind="lines",
+            default=[],
+            max_length=600,
+            help="Replace any text of the chat, one per line: key=text for every language, or "
+            "locale:key=text (e.g. de:send=Abschicken). Keys: " + ", ".join(strings.STRINGS) + ".",
+        ),
     )
     fake = "relaydesk.channels.widget.fake:HostSite"
     routes = "relaydesk.channels.widget.routes:ROUTES"
+    preview = "/widget-preview/{inbox_id}"
 
     def validate_settings(
         self, values: Mapping[str, Any], current: Mapping[str, Any] | None = None
@@ -124,9 +160,19 @@ class WidgetChannel(ChannelSpec):
             origins.append(normal)
         if "allowed_origins" in checked:
             checked["allowed_origins"] = origins
-        accent = checked.get("accent_color")
-        if accent is not None and not config.HEX_COLOUR.fullmatch(accent):
-            raise FieldError("settings.accent_color", "must be a colour like #2563eb")
+        for key in ("accent_color", "accent_text_color"):
+            if checked.get(key) is not None:
+                try:
+                    checked[key] = appearance.check_colour(checked[key])
+                except ValueError as exc:
+                    raise FieldError(f"settings.{key}", f"{exc}") from None
+        try:
+            strings.parse_overrides(checked.get("strings") or [])
+        except ValueError as exc:
+            raise FieldError("settings.strings", str(exc)) from None
+        locale = checked.get("locale")
+        if locale is not None and not strings.valid_locale_setting(locale):
+            raise FieldError("settings.locale", "must be auto or a language tag such as de or pt-br")
         try:
             config.parse_prechat_fields(checked.get("prechat_fields") or [])
         except ValueError as exc:

@@ -145,3 +145,15 @@ def test_header_injection_through_message_headers_is_neutralised() -> None:
 def test_malformed_forms_are_invalid_payloads(body: bytes) -> None:
     with pytest.raises(InvalidPayload):
         parse(body)
+
+
+def test_a_bounce_about_a_mail_we_did_not_send_stays_a_message() -> None:
+    raw = (
+        (FIXTURES / "bounce.eml")
+        .read_bytes()
+        .replace(b"rd.0190f3a6c1d27e4b9a3f5c6d7e8f9a33@support.example.com", b"other-system-1@example.com")
+    )
+    body, content_type = encode(MailgunDriver(KEY).mime_form(raw, "support@support.example.com", ""))
+    parsed = parse(body, content_type)
+    [message] = parsed.messages
+    assert parsed.statuses == [] and message.no_auto_reply

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from relaydesk.channels.widget.routes.api import API_ROUTES
+from relaydesk.channels.widget.routes.preview import PREVIEW_ROUTES
 from relaydesk.channels.widget.routes.stream import visitor_socket
 
-ROUTES: list[Any] = [*API_ROUTES, visitor_socket]
+ROUTES: list[Any] = [*API_ROUTES, *PREVIEW_ROUTES, visitor_socket]

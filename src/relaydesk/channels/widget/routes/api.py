@@ -31,15 +31,18 @@ import sqlalchemy as sa
 from litestar import MediaType, Request, Response, get, post
 from litestar.static_files import create_static_files_router
 
+from relaydesk.actions import business_hours
 from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.channels.widget import identity, limits
-from relaydesk.channels.widget.config import widget_config
+from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import TOKEN_HEADER, IdentityRefused
+from relaydesk.channels.widget.routes import rate
 from relaydesk.channels.widget.routes.door import (
     authenticate,
     check_client_msg_id,
     check_origin,
     check_text,
+    client_address,
     json_body,
     load_inbox,
     private_answer,
@@ -50,6 +53,7 @@ from relaydesk.channels.widget.routes.visitors import (
     thread,
     visible_conversations,
 )
+from relaydesk.db.base import utcnow
 from relaydesk.errors import (
     Forbidden,
     InvalidInput,
@@ -74,19 +78,29 @@ FRAME = (HERE / "templates" / "frame.html").read_text()
 
 
 @get("/widget/{public_id:str}/loader.js", include_in_schema=False)
-async def loader(public_id: str, runtime: Runtime) -> Response[str]:
+async def loader(request: Request, public_id: str, runtime: Runtime) -> Response[str]:
     """The embed script: draws the launcher and `window.Relaydesk`, and nothing else until the visitor
     opens the chat (no request, no cookie, no storage). Its configuration is inlined, so loading it is
     the only request the host page makes."""
     inbox = await load_inbox(runtime, public_id)
     config = widget_config(inbox.settings)
-    boot = {"id": inbox.public_id, "title": config.title, "accent_color": config.accent_color}
+    _locale, texts = config.texts(request.headers.get("accept-language", ""))
+    boot = {
+        "id": inbox.public_id,
+        "title": config.title,
+        "accent_color": config.accent_color,
+        "accent_text_color": config.accent_text_color,
+        "position": config.position,
+        "open_label": texts["open_chat"],
+    }
     script = LOADER.replace("__RELAYDESK_BOOT__", json.dumps(boot).replace("<", "\\u003c"))
     return Response(
         script,
         media_type="text/javascript; charset=utf-8",
         headers={
             "cache-control": "public, max-age=300",
+            # The launcher's label is in the visitor's language.
+            "vary": "accept-language",
             # Loaded by other sites' pages by design.
             "cross-origin-resource-policy": "cross-origin",
         },
@@ -115,18 +129,40 @@ async def frame(request: Request, public_id: str, runtime: Runtime, host: str = 
         raise Forbidden(
             "this site is not allowed to show this chat: add its origin to the widget inbox's allowed origins"
         )
+    return render_frame(request, inbox, config, origin)
+
+
+def render_frame(
+    request: Request, inbox: Any, config: WidgetConfig, host: str, *, preview: bool = False
+) -> Response[str]:
+    """The chat frame's page for `host` (the embedding site's origin, or our own for the admin's live
+    preview, which renders the very same page with unsaved settings and `preview` set: the frame then
+    shows sample messages and opens no session)."""
     nonce = csp_nonce(request.scope)
-    boot = {"id": inbox.public_id, "host": origin, **config.public()}
+    locale, texts = config.texts(request.headers.get("accept-language", ""))
+    hours = business_hours.from_settings(inbox.settings)
+    boot = {
+        "id": inbox.public_id,
+        "host": host,
+        **config.public(),
+        "locale": locale,
+        "texts": texts,
+        "hours": hours.status(utcnow()) if hours is not None else None,
+        "preview": preview,
+    }
     html = (
         FRAME.replace("__NONCE__", nonce)
         .replace("__ACCENT__", config.accent_color)
+        .replace("__ACCENT_TEXT__", config.accent_text_color)
+        .replace("__LANG__", _escape(locale))
         .replace("__TITLE__", _escape(config.title))
         .replace("__BOOT__", json.dumps(boot).replace("<", "\\u003c"))  # a data block: no entities
     )
+    ancestors = "'self'" if preview else host
     return Response(
         html,
         media_type=MediaType.HTML,
-        headers={"cache-control": "no-store", "content-security-policy": frame_csp(nonce, origin)},
+        headers={"cache-control": "no-store", "content-security-policy": frame_csp(nonce, ancestors)},
     )
 
 
@@ -147,6 +183,7 @@ async def start_session(request: Request, public_id: str, runtime: Runtime) -> R
     check_origin(request)
     inbox = await load_inbox(runtime, public_id)
     config = widget_config(inbox.settings)
+    await rate.new_session(runtime, client_address(request))
     data = await json_body(request)
     host = identity.normalise_origin(str(data.get("host") or ""))
     if host is None or not identity.origin_allowed(host, config.allowed_origins):
@@ -215,6 +252,7 @@ async def post_message(request: Request, public_id: str, runtime: Runtime) -> Re
     text = check_text(data.get("text"))
     if not (text and text.strip()):
         raise InvalidInput("a message needs text")
+    await rate.new_message(runtime, client_address(request), visitor.key)
     message = await store_message(
         runtime,
         inbox,
@@ -242,6 +280,7 @@ async def upload(request: Request, public_id: str, runtime: Runtime) -> Response
     config = widget_config(inbox.settings)
     visitor = authenticate(inbox, config, request.headers.get(TOKEN_HEADER))
     client_msg_id = check_client_msg_id(request.query_params.get("client_msg_id"))
+    await rate.new_message(runtime, client_address(request), visitor.key)
     data = await request.body()
     try:
         media = limits.check_attachment(request.headers.get("content-type", ""), data)

@@ -32,6 +32,7 @@ from litestar.exceptions import WebSocketDisconnect
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import Visitor
 from relaydesk.channels.widget.routes import door as routes
+from relaydesk.channels.widget.routes import rate
 from relaydesk.channels.widget.routes.visitors import VISIBLE_TYPES, WidgetInbox, find_contact, messages_view
 from relaydesk.errors import DomainError, NotFound
 from relaydesk.models.conversations import Conversation
@@ -46,6 +47,7 @@ PAGE = 500
 HELLO_TIMEOUT = 10.0
 #: Seconds without a refresh after which a visitor's "typing" is switched off by the server.
 TYPING_EXPIRY = 8.0
+REVALIDATE_SECONDS = 30.0
 MESSAGE_EVENTS = ("message.created", "message.updated")
 
 
@@ -64,6 +66,7 @@ class VisitorStream:
         self.current: str | None = None  # the open conversation typing belongs to
         self.lock = asyncio.Lock()
         self.typing_until = 0.0
+        self.token = ""
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self.lock:
@@ -230,6 +233,19 @@ class VisitorStream:
                 self.typing_until = 0.0
                 await self.publish_typing(False)
 
+    async def guard(self) -> None:
+        """Close the socket once its token would no longer be accepted: expired, the secret rotated, the
+        inbox deactivated, or the site removed from the allowed origins. Checked every REVALIDATE_SECONDS."""
+        while True:
+            await asyncio.sleep(REVALIDATE_SECONDS)
+            try:
+                inbox = await routes.load_inbox(self.runtime, self.inbox.public_id)
+                routes.authenticate(inbox, widget_config(inbox.settings), self.token)
+            except DomainError as exc:
+                await self.send({"type": "error", "status": exc.status, "message": str(exc)})
+                await self.socket.close(code=4000 + exc.status, reason=str(exc)[:120])
+                return
+
     async def read(self) -> None:
         while True:
             frame = await self.socket.receive_json()
@@ -255,6 +271,7 @@ class VisitorStream:
             text = routes.check_text(frame.get("text"))
             if not (text and text.strip()):
                 raise routes.InvalidInput("a message needs text")
+            await rate.new_message(self.runtime, routes.client_address(self.socket), self.visitor.key)
             message = await routes.store_message(
                 self.runtime,
                 self.inbox,
@@ -312,6 +329,7 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             await socket.close(code=4000 + exc.status, reason=str(exc)[:120])
             return
         stream = VisitorStream(socket, runtime, inbox, config, visitor)
+        stream.token = hello["token"]
         sub = runtime.bus.subscribe(inbox.workspace_id)
         try:
             await stream.membership()
@@ -326,6 +344,7 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
                 asyncio.create_task(stream.pump(sub)),
                 asyncio.create_task(stream.read()),
                 asyncio.create_task(stream.expire_typing()),
+                asyncio.create_task(stream.guard()),
             ]
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:

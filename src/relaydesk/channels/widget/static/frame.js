@@ -11,6 +11,10 @@ const HOST = boot.host;
 const BASE = `/widget/${encodeURIComponent(boot.id)}`;
 const STORE_KEY = `relaydesk:${boot.id}:token`;
 const $ = (id) => document.getElementById(id);
+// Every text shown comes from the inbox's strings table in the visitor's language (strings.py).
+const TEXTS = boot.texts || {};
+const t = (key, vars) =>
+  (TEXTS[key] || key).replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? vars[name] : ""));
 
 const state = {
   token: null,
@@ -119,7 +123,7 @@ async function session(useStored) {
     }
     if (err.status === 403 && state.identity) {
       // A wrong or missing signature: the identity is refused; the visitor may still chat anonymously.
-      notice("This site could not confirm who you are, so the chat continues without your account.");
+      notice(t("identity_refused"));
       emit("error", { code: "identity_refused" });
       state.identity = null;
       forgetToken();
@@ -216,7 +220,7 @@ function onFrame(frame) {
       else showError(frame.message);
       break;
     case "typing":
-      setAgentTyping(frame.on ? frame.name || "Someone" : null);
+      setAgentTyping(frame.on ? frame.name || t("someone") : null);
       break;
     case "conversation":
       state.open = frame.conversation.status !== "resolved";
@@ -264,7 +268,7 @@ function send() {
     if (!$("prechat").reportValidity()) return;
     prechat = prechatValues();
     if (boot.age_confirmation && !prechat.adult) {
-      return showError("This chat is for adults only. Confirm that you are 18 or older to start.");
+      return showError(t("adults_only"));
     }
   }
   const id = newId();
@@ -329,7 +333,7 @@ function failed(id, reason) {
 
 async function sendFile(file) {
   hideError();
-  if (!state.open) return showError("Write a message first, then attach files.");
+  if (!state.open) return showError(t("attach_first"));
   const id = newId();
   try {
     const message = await call("POST", `/api/uploads?client_msg_id=${id}`, file, {
@@ -361,7 +365,7 @@ function typing(on) {
 
 function setAgentTyping(name) {
   clearTimeout(state.agentTyping);
-  $("typing").textContent = name ? `${name} is typing…` : "";
+  $("typing").textContent = name ? t("typing", { name }) : "";
   if (name) state.agentTyping = setTimeout(() => setAgentTyping(null), 8000);
 }
 
@@ -378,7 +382,7 @@ function render() {
     if (m.conversation_id && conversation && m.conversation_id !== conversation) {
       const divider = document.createElement("li");
       divider.className = "divider";
-      divider.textContent = "New conversation";
+      divider.textContent = t("new_conversation");
       nodes.push(divider);
     }
     if (m.conversation_id) conversation = m.conversation_id;
@@ -388,7 +392,7 @@ function render() {
     if (m.from !== "visitor") {
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = m.sender_name || (m.from === "assistant" ? "Assistant" : "Support");
+      who.textContent = m.sender_name || t(m.from === "assistant" ? "assistant" : "support");
       li.append(who);
     }
     if (m.text) li.append(document.createTextNode(m.text));
@@ -412,7 +416,7 @@ async function download(att) {
     headers: { "X-Relaydesk-Visitor": state.token },
     credentials: "omit",
   });
-  if (!response.ok) return showError("The file could not be opened.");
+  if (!response.ok) return showError(t("file_failed"));
   const url = URL.createObjectURL(await response.blob());
   const a = document.createElement("a");
   a.href = url;
@@ -450,7 +454,43 @@ function hideError() {
   $("error").hidden = true;
 }
 
+function applyTexts() {
+  for (const el of document.querySelectorAll("[data-text]")) el.textContent = t(el.dataset.text);
+  for (const el of document.querySelectorAll("[data-text-label]")) el.setAttribute("aria-label", t(el.dataset.textLabel));
+  for (const el of document.querySelectorAll("[data-text-placeholder]")) el.placeholder = t(el.dataset.textPlaceholder);
+  for (const el of document.querySelectorAll("[data-text-title]")) el.title = t(el.dataset.textTitle);
+}
+
+// Outside the inbox's business hours: say so, and when we are back (in the visitor's own time zone).
+function showAway() {
+  const hours = boot.hours;
+  if (!hours || hours.open) return;
+  let when = t("when_soon");
+  if (hours.next_opening) {
+    const at = new Date(hours.next_opening);
+    const format = new Intl.DateTimeFormat(boot.locale || undefined, { weekday: "long", hour: "numeric", minute: "2-digit" });
+    when = t("when_at", { time: format.format(at) });
+  }
+  $("away").textContent = t(boot.email_fallback ? "away_email" : "away", { when });
+  $("away").hidden = false;
+}
+
+// The admin's live preview: the real page with sample messages; no session, no socket, no storage.
+function showPreview() {
+  const now = new Date().toISOString();
+  const sample = [
+    { id: "p1", from: "visitor", text: "Hello! Where is my order?", created_at: now, attachments: [] },
+    { id: "p2", from: "agent", sender_name: "Sam", text: "It ships today.", created_at: now, attachments: [] },
+  ];
+  for (const m of sample) state.messages.set(m.id, m);
+  render();
+  $("prechat").hidden = false;
+}
+
+applyTexts();
+showAway();
 buildPrechat();
+if (boot.preview) showPreview();
 $("composer").addEventListener("submit", (e) => (e.preventDefault(), send()));
 $("text").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) {

@@ -9,6 +9,7 @@
   "use strict";
   if (window.Relaydesk && window.Relaydesk.version) return;
   var BOOT = __RELAYDESK_BOOT__;
+  var SIDE = BOOT.position === "left" ? "left" : "right";
   var script = document.currentScript;
   var ORIGIN = new URL(script.src).origin;
   var FRAME_URL =
@@ -43,13 +44,13 @@
   var sheet = new CSSStyleSheet();
   sheet.replaceSync(
     ":host{all:initial}" +
-      ".launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;" +
-      "background:" + BOOT.accent_color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);" +
+      ".launcher{position:fixed;" + SIDE + ":20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;" +
+      "background:" + BOOT.accent_color + ";color:" + BOOT.accent_text_color + ";cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);" +
       "z-index:2147483000;display:flex;align-items:center;justify-content:center;padding:0}" +
       ".launcher:focus-visible{outline:3px solid #111;outline-offset:2px}" +
       ".badge{position:absolute;top:-2px;right:-2px;min-width:18px;height:18px;border-radius:9px;background:#dc2626;" +
       "color:#fff;font:600 11px/18px system-ui,sans-serif;text-align:center;padding:0 4px}" +
-      ".frame{position:fixed;right:20px;bottom:88px;width:370px;height:560px;max-width:calc(100vw - 40px);" +
+      ".frame{position:fixed;" + SIDE + ":20px;bottom:88px;width:370px;height:560px;max-width:calc(100vw - 40px);" +
       "max-height:calc(100vh - 108px);border:0;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);" +
       "z-index:2147483000;background:#fff}" +
       ".frame[hidden]{display:none}"
@@ -58,7 +59,7 @@
   var button = document.createElement("button");
   button.className = "launcher";
   button.type = "button";
-  button.setAttribute("aria-label", "Open chat: " + BOOT.title);
+  button.setAttribute("aria-label", BOOT.open_label + ": " + BOOT.title);
   button.setAttribute("aria-expanded", "false");
   button.innerHTML =
     '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor">' +

@@ -280,6 +280,18 @@ async def test_origins_tokens_and_other_workspaces(setup, make_workspace):  # ty
             f"/widget/{inbox.public_id}/api/attachments/{att}", headers={TOKEN_HEADER: other_visitor.token}
         )
         assert mine.status_code == 200 and mine.content == b"hello"
+        # Another workspace's file id is a 404 here, and this workspace's is a 404 through its widget.
+        await stranger.say("hello", prechat=consent())
+        foreign = (await stranger.upload(b"theirs", "text/plain", "b.txt")).json()["attachments"][0]["id"]
+        crossed_file = await http.get(
+            f"/widget/{inbox.public_id}/api/attachments/{foreign}",
+            headers={TOKEN_HEADER: other_visitor.token},
+        )
+        assert crossed_file.status_code == 404
+        reverse = await http.get(
+            f"/widget/{other.public_id}/api/attachments/{att}", headers={TOKEN_HEADER: stranger.token}
+        )
+        assert reverse.status_code == 404
     # Removing the host from the allowed origins ends its sessions.
     from relaydesk.actions.inboxes import update_inbox
 
@@ -377,3 +389,69 @@ async def test_the_widget_takes_no_webhook_and_shows_its_embed_code(setup):  # t
         assert loader.status_code == 200 and loader.headers["content-type"].startswith("text/javascript")
         assert f'"id": "{inbox.public_id}"' in loader.text and "localStorage" not in loader.text
         assert "document.cookie" not in loader.text and "fetch(" not in loader.text
+
+
+async def test_outside_business_hours_the_visitor_gets_the_away_message_live(
+    relaydesk_server, make_workspace, visitors
+):  # type: ignore[no-untyped-def]
+    """Business hours are every channel's (actions/business_hours.py): in the widget the away message is a
+    reply like any other, so it reaches the visitor's open chat."""
+    ws = await make_workspace()
+    closed = {"enabled": True, "timezone": "UTC", "weekly": {}, "away_message": "We are closed; back Monday."}
+    inbox = await make_widget_inbox(
+        relaydesk_server.runtime, ws.id, allowed_origins=[HOST], business_hours=closed
+    )
+    visitor = visitors(relaydesk_server.url, inbox.public_id, HOST)
+    await visitor.start()
+    socket = await visitor.socket()
+    await socket.next("hello")
+    await socket.send(
+        {"type": "message.create", "client_msg_id": "away-test-1", "text": "anyone?", "prechat": consent()}
+    )
+    await socket.next("ack")
+    while True:
+        frame = await socket.next("message", timeout=15)
+        if frame["message"]["from"] != "visitor":
+            break
+    assert frame["message"]["text"] == "We are closed; back Monday."
+    await socket.close()
+
+
+async def test_an_open_socket_closes_when_its_site_is_no_longer_allowed(setup, monkeypatch):  # type: ignore[no-untyped-def]
+    from relaydesk.actions.inboxes import update_inbox
+    from relaydesk.channels.widget.routes import stream
+
+    monkeypatch.setattr(stream, "REVALIDATE_SECONDS", 0.2)
+    server, ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    socket = await visitor.socket()
+    await socket.next("hello")
+    async with server.runtime.db.write() as session:
+        await update_inbox(
+            session, ws.id, inbox.id, settings={"allowed_origins": ["https://elsewhere.example"]}
+        )
+    error = await socket.next("error")
+    assert error["status"] == 403
+    await socket.close()
+
+
+async def test_one_visitor_or_address_is_rate_limited(setup, monkeypatch):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    server, ws, inbox, visitors = setup
+    monkeypatch.setattr(
+        server.runtime, "settings", dataclasses.replace(server.runtime.settings, widget_messages_per_minute=3)
+    )
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    assert (await visitor.say("one", prechat=consent())).status_code == 201
+    assert (await visitor.say("two")).status_code == 201
+    assert (await visitor.say("three")).status_code == 201
+    before = await counts(server.runtime, ws.id)
+    throttled = await visitor.say("four")
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert await counts(server.runtime, ws.id) == before
+    for _ in range(2):  # sessions: 1 above, 2 more allowed, then refused
+        assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 201
+    assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 429

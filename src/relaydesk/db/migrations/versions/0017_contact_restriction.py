@@ -1,7 +1,7 @@
 """contact restriction of processing
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-04
 
 `contacts.restricted_at`: set while the contact's processing is restricted (GDPR art. 18): the data is
@@ -16,8 +16,8 @@ from alembic import op
 
 import relaydesk.db.base
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
