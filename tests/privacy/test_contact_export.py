@@ -25,6 +25,7 @@ from relaydesk.actions import exports
 from relaydesk.actions.ai import set_contact_ai
 from relaydesk.actions.export_document import EXPORT_SCHEMA, SCHEMA_ID
 from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.db.base import utcnow
 from relaydesk.models import AiDecision, AuditEvent, ContactExport, Job, SubjectRequest
 from relaydesk.privacy import crypto
 from relaydesk.privacy.keys import contact_key_id
@@ -180,10 +181,33 @@ async def test_the_export_holds_every_row_of_the_contact_and_matches_its_schema(
 ):
     """Seeded through three channel types: the API channel (two inboxes), e-mail and the website chat."""
     ws = await make_workspace()
-    seeded = await seed(client, ws, run_jobs)
-    await _second_inbox_message(client, ws, run_jobs, seeded.contact_id)
-    await _email_message(client, runtime, ws, run_jobs, seeded.contact_id)
-    await _widget_message(client, runtime, ws, run_jobs, seeded.contact_id, relaydesk_server, visitors)
+
+    async def settled() -> None:
+        """Drain the jobs, and wait for those the live server's own dispatcher holds (the widget needs
+        a served Relaydesk, which runs one)."""
+        for _ in range(200):
+            await run_jobs()
+            async with runtime.db.read() as session:
+                busy = (
+                    await session.execute(
+                        sa.select(sa.func.count())
+                        .select_from(Job)
+                        .where(
+                            Job.workspace_id == ws.id,
+                            Job.state.in_(("pending", "running")),
+                            Job.run_at <= utcnow(),
+                        )
+                    )
+                ).scalar_one()
+            if not busy:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("jobs did not settle")
+
+    seeded = await seed(client, ws, settled)
+    await _second_inbox_message(client, ws, settled, seeded.contact_id)
+    await _email_message(client, runtime, ws, settled, seeded.contact_id)
+    await _widget_message(client, runtime, ws, settled, seeded.contact_id, relaydesk_server, visitors)
     decision_id = await _decision(runtime, ws, seeded.conversation_id, seeded.message_id)
 
     made = await client.post(f"/api/v1/contacts/{seeded.contact_id}/exports", headers=ws.admin.headers)
