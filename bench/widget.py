@@ -62,6 +62,8 @@ def start_demo(tmp: str, port: int, site_port: int) -> subprocess.Popen[bytes]:
         "RELAYDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
         "RELAYDESK_LOG_LEVEL": "WARNING",
+        # One synthetic visitor sends as fast as the agent sees it: far beyond a person's rate limit.
+        "RELAYDESK_WIDGET_MESSAGES_PER_MINUTE": "100000",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "relaydesk", "demo", "--port", str(port), "--site-port", str(site_port)],

@@ -214,11 +214,7 @@ EXERCISES = {
     ),
     ("POST", "/admin/inboxes/reveal"): _w("/admin/inboxes/reveal", setup=lambda e: e.inbox()),
     ("POST", "/admin/inboxes/hours"): _w(
-        "/admin/inboxes/hours",
-        setup=lambda e: e.inbox(),
-        hours_enabled="on",
-        hours_timezone="Europe/Berlin",
-        hours_mon="09:00-17:00",
+        "/admin/inboxes/hours", setup=lambda e: e.inbox(), hours_enabled="on", hours_timezone="Europe/Paris"
     ),
     ("POST", "/admin/people/invite"): _w("/admin/people/invite", email="kai@example.com", role="agent"),
     ("POST", "/admin/people/revoke"): _w("/admin/people/revoke", setup=_invitation_id),

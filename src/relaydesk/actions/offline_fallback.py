@@ -183,15 +183,19 @@ def record_email_delivery(message: Message, email_inbox_id: uuid.UUID) -> None:
 # ---- the answer ----------------------------------------------------------------------------------------
 
 
+Sources = list[uuid.UUID | None]
+
+
 async def route_replies(
-    session: AsyncSession, inbox: Any, items: list[IncomingMessage]
-) -> list[tuple[Any, list[IncomingMessage]]]:
-    """Split messages received on `inbox` into `(inbox to store them in, messages)`: answers to replies
-    that went out by e-mail on behalf of a chat inbox go to that chat conversation (rewritten as the chat
-    contact's message, threaded by the conversation), the rest stay on `inbox`, in order."""
+    session: AsyncSession, inbox: Any, items: list[IncomingMessage], sources: Sources
+) -> list[tuple[Any, list[IncomingMessage], Sources]]:
+    """Split messages received on `inbox` into `(inbox to store them in, messages, their raw events)`:
+    answers to replies that went out by e-mail on behalf of a chat inbox go to that chat conversation
+    (rewritten as the chat contact's message, threaded by the conversation), the rest stay on `inbox`, in
+    order. `sources[i]` is the raw event of `items[i]` and follows it."""
     hinted = [i for i, item in enumerate(items) if item.thread is not None]
     if not hinted:
-        return [(inbox, items)]
+        return [(inbox, items, sources)]
     workspace_id = inbox.workspace_id
     references = {ref for i in hinted for ref in items[i].thread.message_ids}  # type: ignore[union-attr]
     by_reference: dict[str, uuid.UUID] = {}
@@ -217,7 +221,7 @@ async def route_replies(
         if found is not None:
             wanted[i] = found
     if not wanted:
-        return [(inbox, items)]
+        return [(inbox, items, sources)]
     rows = (
         await session.execute(
             sa.select(Conversation, Inbox)
@@ -262,12 +266,16 @@ async def route_replies(
             ),
         )
     if not rerouted:
-        return [(inbox, items)]
-    groups: dict[uuid.UUID, tuple[Any, list[IncomingMessage]]] = {inbox.id: (inbox, [])}
+        return [(inbox, items, sources)]
+    groups: dict[uuid.UUID, tuple[Any, list[IncomingMessage], Sources]] = {inbox.id: (inbox, [], [])}
     for i, item in enumerate(items):
+        source = sources[i] if i < len(sources) else None
         if i in rerouted:
             chat, moved = rerouted[i]
-            groups.setdefault(chat.id, (chat, []))[1].append(moved)
+            group = groups.setdefault(chat.id, (chat, [], []))
+            group[1].append(moved)
+            group[2].append(source)
         else:
             groups[inbox.id][1].append(item)
+            groups[inbox.id][2].append(source)
     return [group for group in groups.values() if group[1]]

@@ -169,6 +169,7 @@ class EmailSpec(ChannelSpec):
     wants_attachment_bytes = True
     wants_reply_context = True
     fake = "relaydesk.channels.email.fake:FakeSmtpServer"
+    routes = "relaydesk.channels.email.routes:ROUTES"
 
     def verify(self, request: InboundRequest, credentials: Mapping[str, Any], *, tolerance: int) -> None:
         form = mailgun.read_form(request.body, request.headers.get("content-type"))

@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -40,6 +41,7 @@ SESSION_TOKEN_SECONDS = 12 * 3600
 MAX_TOKEN_CHARS = 2048
 MAX_USER_ID_CHARS = 200
 MAX_JWT_CHARS = 4096
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _USER_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces: ids, e-mail addresses, UUIDs
 
 
@@ -184,7 +186,12 @@ def normalise_origin(value: str) -> str | None:
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
     if ":" in host:
-        host = f"[{host}]"
+        try:
+            host = f"[{ipaddress.IPv6Address(host)}]"
+        except ValueError:
+            return None
+    elif not _HOST.fullmatch(host):
+        return None  # the origin goes into a CSP header: nothing but a host name may pass
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 

@@ -36,11 +36,13 @@ from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.channels.widget import identity, limits
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import TOKEN_HEADER, IdentityRefused
+from relaydesk.channels.widget.routes import rate
 from relaydesk.channels.widget.routes.door import (
     authenticate,
     check_client_msg_id,
     check_origin,
     check_text,
+    client_address,
     json_body,
     load_inbox,
     private_answer,
@@ -182,6 +184,7 @@ async def start_session(request: Request, public_id: str, runtime: Runtime) -> R
     check_origin(request)
     inbox = await load_inbox(runtime, public_id)
     config = widget_config(inbox.settings)
+    await rate.new_session(runtime, client_address(request))
     data = await json_body(request)
     host = identity.normalise_origin(str(data.get("host") or ""))
     if host is None or not identity.origin_allowed(host, config.allowed_origins):
@@ -250,6 +253,7 @@ async def post_message(request: Request, public_id: str, runtime: Runtime) -> Re
     text = check_text(data.get("text"))
     if not (text and text.strip()):
         raise InvalidInput("a message needs text")
+    await rate.new_message(runtime, client_address(request), visitor.key)
     message = await store_message(
         runtime,
         inbox,
@@ -277,6 +281,7 @@ async def upload(request: Request, public_id: str, runtime: Runtime) -> Response
     config = widget_config(inbox.settings)
     visitor = authenticate(inbox, config, request.headers.get(TOKEN_HEADER))
     client_msg_id = check_client_msg_id(request.query_params.get("client_msg_id"))
+    await rate.new_message(runtime, client_address(request), visitor.key)
     data = await request.body()
     try:
         media = limits.check_attachment(request.headers.get("content-type", ""), data)

@@ -64,6 +64,11 @@ def own_origin(headers: Any) -> bool:
     return urlsplit(origin).netloc == headers.get("host")
 
 
+def client_address(connection: Any) -> str:
+    """The caller's address as the server sees it (behind a proxy: run uvicorn with --proxy-headers)."""
+    return connection.client.host if connection.client else "unknown"
+
+
 def check_origin(request: Request) -> None:
     if not own_origin(request.headers):
         raise Forbidden("this API answers the Relaydesk chat frame only (wrong Origin)")

@@ -33,6 +33,7 @@ from relaydesk.actions import offline_fallback
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import Visitor
 from relaydesk.channels.widget.routes import door as routes
+from relaydesk.channels.widget.routes import rate
 from relaydesk.channels.widget.routes.visitors import VISIBLE_TYPES, WidgetInbox, find_contact, messages_view
 from relaydesk.errors import DomainError, NotFound
 from relaydesk.models.conversations import Conversation
@@ -281,6 +282,7 @@ class VisitorStream:
             text = routes.check_text(frame.get("text"))
             if not (text and text.strip()):
                 raise routes.InvalidInput("a message needs text")
+            await rate.new_message(self.runtime, routes.client_address(self.socket), self.visitor.key)
             message = await routes.store_message(
                 self.runtime,
                 self.inbox,

@@ -47,7 +47,11 @@ class Served:
 
 @pytest.fixture
 async def relaydesk_server(runtime: Runtime) -> AsyncIterator[Served]:
-    """Relaydesk on 127.0.0.1 (its own origin), with a job dispatcher as in `serve`."""
+    """Relaydesk on 127.0.0.1 (its own origin), with a job dispatcher as in `serve`. The widget's rate
+    counters start from zero: every test's visitors come from 127.0.0.1."""
+    from relaydesk.channels.widget.routes import rate
+
+    rate.reset()
     app = create_app(runtime=runtime, manage_runtime=False)
     server = Loopback(app, ws="websockets-sansio")
     port = await server.start()

@@ -5,6 +5,7 @@ nothing stored."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -100,6 +101,21 @@ async def test_anonymous_visitor_chats_with_an_agent(setup):  # type: ignore[no-
     following = await socket.next("message")
     assert following["message"]["text"] == "Anything else?"
     await socket.close()
+
+
+async def test_do_not_track_and_gpc_make_a_session_token(setup):  # type: ignore[no-untyped-def]
+    server, _ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    for headers, body in (({"dnt": "1"}, {}), ({"sec-gpc": "1"}, {}), ({}, {"privacy": True})):
+        started = await visitor.http.post(
+            "/api/session", json={"host": HOST, **body}, headers={"origin": visitor.origin, **headers}
+        )
+        assert started.status_code == 201 and started.json()["persistent"] is False
+        lifetime = started.json()["expires_at"] - time.time()
+        assert lifetime <= identity.SESSION_TOKEN_SECONDS
+    normal = await visitor.start()
+    assert normal.json()["persistent"] is True
+    assert normal.json()["expires_at"] - time.time() > identity.SESSION_TOKEN_SECONDS
 
 
 async def test_socket_posts_dedupe_and_reconnect_replays(setup):  # type: ignore[no-untyped-def]
@@ -434,3 +450,24 @@ async def test_an_open_socket_closes_when_its_site_is_no_longer_allowed(setup, m
     error = await socket.next("error")
     assert error["status"] == 403
     await socket.close()
+
+
+async def test_one_visitor_or_address_is_rate_limited(setup, monkeypatch):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    server, ws, inbox, visitors = setup
+    monkeypatch.setattr(
+        server.runtime, "settings", dataclasses.replace(server.runtime.settings, widget_messages_per_minute=3)
+    )
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    assert (await visitor.say("one", prechat=consent())).status_code == 201
+    assert (await visitor.say("two")).status_code == 201
+    assert (await visitor.say("three")).status_code == 201
+    before = await counts(server.runtime, ws.id)
+    throttled = await visitor.say("four")
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert await counts(server.runtime, ws.id) == before
+    for _ in range(2):  # sessions: 1 above, 2 more allowed, then refused
+        assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 201
+    assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 429

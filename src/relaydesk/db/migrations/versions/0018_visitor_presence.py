@@ -1,7 +1,7 @@
 """chat visitors' presence
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04
 
 `contact_identities.present_until`: while it lies ahead, the chat visitor known by this identity has the
@@ -16,8 +16,8 @@ from alembic import op
 
 import relaydesk.db.base
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
