@@ -39,6 +39,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.db)
+        self.services.inbound = self.intake
 
     async def _after_commit(self, session: AsyncSession) -> None:
         events = taken_events(session)

@@ -78,8 +78,18 @@ NOT_PERSONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "master_key_check": (("check_value",), "a MAC that proves the master key, no data"),
     "workspaces": (("name", "slug", "settings"), "the business's own name and settings"),
     "inboxes": (
-        ("name", "channel_type", "public_id", "settings", "last_error", "reauth_reason", "receiver_state"),
-        "the business's channel configuration, its last connection error or refusal, the receiver's cursor",
+        (
+            "name",
+            "channel_type",
+            "public_id",
+            "settings",
+            "last_error",
+            "reauth_reason",
+            "receiver_state",
+            "receiver_owner",
+        ),
+        "the business's channel configuration, its last connection error or refusal, the receiver's cursor"
+        " and which worker process runs it",
     ),
     "webhook_endpoints": (
         ("url", "description", "event_types", "last_error"),
