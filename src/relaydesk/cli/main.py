@@ -1,4 +1,4 @@
-"""`relaydesk serve | worker | demo | migrate | createadmin | token | keys | jobs`.
+"""`relaydesk serve | worker | demo | demo-mail | migrate | createadmin | token | keys | jobs`.
 
 Configuration comes from RELAYDESK_* environment variables and an optional TOML file (docs/configuration.md).
 """
@@ -16,6 +16,7 @@ import click
 
 from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
+from relaydesk.cli import demo_mail as demo_mail_cli
 from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
 from relaydesk.config import Settings
@@ -245,6 +246,7 @@ def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...])
 
 main.add_command(keys_cli.keys)
 main.add_command(audit_cli.audit)
+main.add_command(demo_mail_cli.demo_mail)
 
 if __name__ == "__main__":
     main()

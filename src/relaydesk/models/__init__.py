@@ -12,6 +12,7 @@ from relaydesk.models.keys import ContactKey, KeyRotation, WorkspaceKey
 from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
+from relaydesk.models.receivers import InboxReceiver
 from relaydesk.models.search import SearchToken
 from relaydesk.models.users import ApiToken, Invitation, RecoveryCode, User, UserSession
 from relaydesk.models.webhooks import WebhookEndpoint
@@ -36,6 +37,7 @@ __all__ = [
     "Event",
     "InboundEvent",
     "Inbox",
+    "InboxReceiver",
     "Invitation",
     "Job",
     "KeyRotation",
