@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.loopback import Loopback, lower_headers, read_body
+from relaydesk.channels.loopback import Loopback, lower_headers, read_body
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -3,11 +3,11 @@ clarify, offer, handoff; switch-offs; contest; the decision log; redaction befor
 
 from __future__ import annotations
 
+from relaydesk.channels.api.fake import WebhookReceiver
 from relaydesk.models import Conversation, Job, Message
 from tests.ai_platform.conftest import decisions, thread
 from tests.ai_platform.fake_openai import text_reply
 from tests.support.fixtures import count_rows
-from tests.support.webhook_receiver import WebhookReceiver
 
 
 async def _team(runtime, ws, name="Support"):  # type: ignore[no-untyped-def]

@@ -275,7 +275,14 @@ async def test_inboxes_secrets_only_for_admins(client, runtime, make_workspace):
     inbox = created.json()
     assert inbox["webhook_url"] == f"{runtime.settings.base_url}/inbound/api/{inbox['public_id']}"
     assert inbox["secrets"]["inbound_secret"].startswith("whsec_")
-    assert set(inbox["health"]) == {"last_event_at", "last_error", "last_error_at", "failed_events"}
+    assert set(inbox["health"]) == {
+        "last_event_at",
+        "last_error",
+        "last_error_at",
+        "failed_events",
+        "needs_reauthorisation",
+        "reauthorisation_reason",
+    }
     as_agent = (await client.get(f"{API}/inboxes/{inbox['id']}", headers=ws.agent.headers)).json()
     assert "secrets" not in as_agent and as_agent["webhook_url"] == inbox["webhook_url"]
     assert all(

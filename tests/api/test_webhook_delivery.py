@@ -6,9 +6,9 @@ import asyncio
 
 import sqlalchemy as sa
 
+from relaydesk.channels.api.fake import WebhookReceiver
 from relaydesk.models import Event, Job, WebhookEndpoint
 from relaydesk.outbound.ssrf import OutboundHttp
-from tests.support.webhook_receiver import WebhookReceiver
 
 API = "/api/v1"
 

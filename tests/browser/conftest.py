@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from relaydesk.auth.login import reset_throttles
+from relaydesk.channels.loopback import Loopback
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.server.app import create_app
-from tests.support.loopback import Loopback
 from tests.web.helpers import cheap_argon2
 
 CHROMIUM = "/usr/bin/chromium"

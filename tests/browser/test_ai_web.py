@@ -12,9 +12,9 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from relaydesk.channels.api.fake import WebhookReceiver
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.browser.test_inbox_live import customer_writes
-from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.browser
 

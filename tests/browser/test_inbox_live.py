@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.channels.api.fake import WebhookReceiver
 from tests.browser.conftest import SCREENSHOTS, sign_in
-from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.browser
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.channels.api.fake import WebhookReceiver
 from relaydesk.models import Event, Message
 from tests.support.fixtures import count_rows
-from tests.support.webhook_receiver import WebhookReceiver
 
 
 async def test_message_round_trip(client, runtime, make_workspace, run_jobs):

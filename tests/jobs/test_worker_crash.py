@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from relaydesk.actions.messages import post_message
+from relaydesk.channels.api.fake import ScriptedReceiver
 from relaydesk.channels.api.tests.support import (
-    ScriptedReceiver,
     agent_reply,
     message_json,
     start_conversation,

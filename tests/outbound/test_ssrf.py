@@ -15,8 +15,8 @@ import httpcore
 import httpx
 import pytest
 
+from relaydesk.channels.api.fake import ScriptedReceiver
 from relaydesk.channels.api.tests.support import (
-    ScriptedReceiver,
     agent_reply,
     drain,
     job_for,

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from relaydesk.actions.keys import shred_contact
-from relaydesk.channels.api.tests.support import ScriptedReceiver
+from relaydesk.channels.api.fake import ScriptedReceiver
 from relaydesk.jobs.handlers.attachments import SEAL_METADATA_JOB, seal_attachment_metadata
 from relaydesk.jobs.registry import JobContext, periodic_jobs
 from relaydesk.models import Attachment, Job, Message

@@ -8,8 +8,8 @@ from typing import Any
 
 import websockets
 
+from relaydesk.channels.loopback import Loopback
 from relaydesk.runtime import Runtime
-from tests.support.loopback import Loopback
 
 
 class LiveServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from relaydesk.channels.registry import adapter_for, implemented_channels
+from relaydesk.channels.registry import implemented_channels, spec_for
 from tests.web.helpers import login
 
 API = "/api/v1"
@@ -17,7 +17,21 @@ async def test_channels_endpoint_lists_exactly_the_registered_adapters(client, m
     assert resp.status_code == 200
     items = resp.json()["items"]
     assert [i["name"] for i in items] == [c.name for c in implemented_channels()]
-    assert all(i["label"] and adapter_for(i["name"]) is not None for i in items)
+    assert all(i["label"] and spec_for(i["name"]) is not None for i in items)
+    api = next(i for i in items if i["name"] == "api")
+    assert [f["name"] for f in api["credentials"]] == ["inbound_secret", "outbound_secret"]
+    assert all(f["kind"] == "secret" and f["generated"] for f in api["credentials"])
+    assert api["settings"] == [
+        {
+            "name": "webhook_url",
+            "label": "Delivery URL",
+            "kind": "url",
+            "required": False,
+            "generated": False,
+            "help": "Where replies are delivered as signed webhooks.",
+        }
+    ]
+    assert "whsec_" not in resp.text  # a schema, never an inbox's values
     assert (await client.get(f"{API}/channels")).status_code == 401
 
 

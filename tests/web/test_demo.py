@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from relaydesk.actions.ai import effective_settings
-from relaydesk.channels.registry import channel
+from relaydesk.channels.registry import spec_for
 from relaydesk.demo import DEMO_SLUG, seed_demo
 from relaydesk.models.ai import AiIntent
 from relaydesk.models.inboxes import Inbox
@@ -32,7 +32,7 @@ async def test_demo_seeds_ai_on_one_inbox_with_articles_intents_and_a_suggestion
         own_intents = list(
             (await session.execute(sa.select(AiIntent.name).where(AiIntent.workspace_id == ws_id))).scalars()
         )
-    assert all(channel(i.channel_type) is not None for i in inboxes)  # nothing unimplemented is seeded
+    assert all(spec_for(i.channel_type) is not None for i in inboxes)  # nothing unimplemented is seeded
     assert len(ai_on) == 1
     assert articles >= 3
     assert {"gift_wrapping", "refund", "account"} <= set(own_intents)  # its own; two mapped to labels

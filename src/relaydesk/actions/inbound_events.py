@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.actions.inboxes import record_inbox_events
 from relaydesk.actions.incoming import InboxRef, receive_incoming_batch
 from relaydesk.actions.messages import update_delivery
-from relaydesk.channels.base import InvalidPayload, StatusUpdate
 from relaydesk.channels.envelopes import IncomingMessage
-from relaydesk.channels.registry import adapter_for
+from relaydesk.channels.registry import spec_for
+from relaydesk.channels.spec import InboundRequest, InvalidPayload, StatusUpdate
 from relaydesk.db.base import utcnow
 from relaydesk.inbound.handover import Prepared
 from relaydesk.models.inbound import InboundEvent
@@ -69,15 +69,21 @@ async def process_events(
     failed: dict[uuid.UUID, str] = {}
     for event in events:
         inbox = inboxes.get(event.inbox_id)
-        adapter = adapter_for(event.channel_type)
-        if inbox is None or adapter is None:
+        spec = spec_for(event.channel_type)
+        if inbox is None or spec is None:
             failed[event.id] = "inbox or channel no longer exists"
             continue
         try:
             parsed = (
                 event.parsed
                 if isinstance(event, Prepared)
-                else adapter.parse(storage.open_raw_body(event.workspace_id, event.body))
+                else spec.parse(
+                    InboundRequest.stored(
+                        storage.open_raw_body(event.workspace_id, event.body),
+                        event.headers or {},
+                        event.received_at,
+                    )
+                )
             )
         except InvalidPayload as exc:
             failed[event.id] = str(exc)[:1000]

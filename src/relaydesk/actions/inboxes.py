@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.channels.registry import channel, implemented_channels
+from relaydesk.channels.registry import implemented_channels, spec_for
+from relaydesk.channels.spec import ChannelSpec, FieldError
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
@@ -21,16 +23,24 @@ from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
 
-def new_signing_secret() -> str:
-    """A Standard-Webhooks style secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def channel_spec(channel_type: str) -> ChannelSpec:
+    """The inbox's channel, or a 400 naming the implemented ones."""
+    spec = spec_for(channel_type)
+    if spec is None:
+        names = ", ".join(c.name for c in implemented_channels())
+        raise InvalidInput(
+            f"channel_type {channel_type[:40]!r} is not an implemented channel; use one of: {names}"
+        )
+    return spec
 
 
-def default_credentials(channel_type: str) -> dict[str, Any]:
-    if channel_type == "api":
-        # One secret signs what the integrator sends us, another what we send the integrator.
-        return {"inbound_secret": new_signing_secret(), "outbound_secret": new_signing_secret()}
-    return {}
+@contextmanager
+def _field_errors() -> Iterator[None]:
+    """A value that does not fit the channel's schema is a 400 naming the field."""
+    try:
+        yield
+    except FieldError as exc:
+        raise InvalidInput(str(exc), details={"field": exc.field}) from None
 
 
 async def create_inbox(
@@ -43,21 +53,22 @@ async def create_inbox(
     credentials: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
 ) -> Inbox:
-    if channel(channel_type) is None:
-        names = ", ".join(c.name for c in implemented_channels())
-        raise InvalidInput(
-            f"channel_type {channel_type[:40]!r} is not an implemented channel; use one of: {names}"
-        )
+    """Settings and credentials are checked against the channel's spec (defaults filled, generated
+    secrets made); a value that does not fit is a 400 naming the field."""
+    spec = channel_spec(channel_type)
     if not name.strip():
         raise InvalidInput("inbox name is required")
+    with _field_errors():
+        checked_settings = spec.validate_settings(settings or {})
+        checked_credentials = spec.validate_credentials(credentials or {})
     inbox = Inbox(
         workspace_id=workspace_id,
         name=name.strip(),
         channel_type=channel_type,
         public_id=secrets.token_urlsafe(12),
-        settings=dict(settings or {}),
+        settings=checked_settings,
     )
-    storage.write_inbox_credentials(inbox, {**default_credentials(channel_type), **(credentials or {})})
+    storage.write_inbox_credentials(inbox, checked_credentials)
     session.add(inbox)
     await session.flush()
     # AI switched on for the workspace reaches new inboxes too (imported here: the AI stack is heavy).
@@ -84,20 +95,33 @@ async def update_inbox(
     *,
     name: str | None = None,
     settings: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
     is_active: bool | None = None,
     actor_id: uuid.UUID | None = None,
 ) -> Inbox:
-    """Audited as `inbox.updated` with the names of the fields and settings changed, not their values."""
+    """Audited as `inbox.updated` with the names of the fields, settings and credentials changed, never
+    their values. `settings` and `credentials` are merged into the stored ones and checked against the
+    channel's spec (null removes an optional value). New credentials clear a "needs re-authorisation"
+    mark: the admin fixed what the provider refused, so sending may resume."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    spec = channel_spec(inbox.channel_type)
     if name is not None:
         if not name.strip():
             raise InvalidInput("inbox name is required")
         inbox.name = name.strip()
-    if settings is not None:
-        inbox.settings = {**inbox.settings, **settings}
+    with _field_errors():
+        if settings is not None:
+            inbox.settings = spec.validate_settings(settings, current=inbox.settings)
+        if credentials:
+            merged = spec.validate_credentials(credentials, current=storage.read_inbox_credentials(inbox))
+    if credentials:
+        storage.write_inbox_credentials(inbox, merged)
+        inbox.reauth_reason = None
+        inbox.reauth_since = None
     if is_active is not None:
         inbox.is_active = is_active
     changed = [k for k, v in (("name", name), ("is_active", is_active)) if v is not None]
+    changed += [f"credentials.{k}" for k in sorted(credentials or {})]
     await audit.record(
         session,
         workspace_id,
@@ -119,11 +143,16 @@ async def rotate_secret(
     *,
     actor_id: uuid.UUID | None = None,
 ) -> Inbox:
+    """Replace one generated secret (a signing secret) with a fresh one; typed-in provider credentials are
+    replaced through `update_inbox` instead."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
+    spec = channel_spec(inbox.channel_type)
+    field = next((f for f in spec.generated_credentials() if f.name == which), None)
+    if field is None or field.generated is None:
+        names = ", ".join(f.name for f in spec.generated_credentials()) or "none"
+        raise InvalidInput(f"this inbox has no {which[:80]!r} secret to rotate (its secrets: {names})")
     creds = storage.read_inbox_credentials(inbox)
-    if which not in creds:
-        raise InvalidInput(f"this inbox has no {which!r} secret")
-    creds[which] = new_signing_secret()
+    creds[which] = field.generated()
     storage.write_inbox_credentials(inbox, creds)
     await audit.record(
         session,
@@ -137,7 +166,14 @@ async def rotate_secret(
     return inbox
 
 
-SECRET_NAMES = ("inbound_secret", "outbound_secret")
+def revealable_secrets(inbox: Inbox) -> list[str]:
+    """The names of the inbox's secrets an owner may reveal: those Relaydesk generated (signing secrets).
+    Credentials an admin typed in (provider tokens) are never shown back, only replaced."""
+    spec = spec_for(inbox.channel_type)
+    if spec is None:
+        return []
+    creds = storage.read_inbox_credentials(inbox)
+    return [f.name for f in spec.generated_credentials() if creds.get(f.name)]
 
 
 async def reveal_secrets(
@@ -149,7 +185,7 @@ async def reveal_secrets(
     Relaydesk's deliveries to the integrator, the inbound one can forge customers' messages."""
     inbox = await get_scoped(session, Inbox, workspace_id, inbox_id)
     creds = storage.read_inbox_credentials(inbox)
-    shown = {name: creds[name] for name in SECRET_NAMES if creds.get(name)}
+    shown = {name: creds[name] for name in revealable_secrets(inbox)}
     if not shown:
         raise InvalidInput("this inbox has no signing secrets")
     await audit.record(
@@ -176,6 +212,20 @@ async def record_inbox_health(
     if error is not None:
         inbox.last_error = error[:500]
         inbox.last_error_at = utcnow()
+
+
+async def mark_needs_reauthorisation(session: AsyncSession, inbox_id: uuid.UUID, reason: str) -> None:
+    """The provider refused the inbox's credentials: mark it (the admin shows it, sending stops) until an
+    admin replaces them. The first reason and time are kept while the mark stands."""
+    inbox = await session.get(Inbox, inbox_id)
+    if inbox is None:
+        return
+    if inbox.reauth_since is None:
+        inbox.reauth_since = utcnow()
+        inbox.reauth_reason = reason[:500]
+    inbox.last_error = f"needs re-authorisation: {reason}"[:500]
+    inbox.last_error_at = utcnow()
+    await emit(session, inbox.workspace_id, events.inbox_updated(inbox.id))
 
 
 # Inbox id -> when this process last wrote its `last_event_at` (monotonic seconds).

@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions.inboxes import new_signing_secret
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import Workspace
+from relaydesk.outbound.signing import new_signing_secret
 from relaydesk.privacy import audit, storage
 from relaydesk.realtime.catalogue import CATALOGUE
 

@@ -1,39 +1,50 @@
-"""The one registry of implemented channels: channel type -> its name, label and adapter.
+"""The one registry of implemented channels, built from the specs of the channel folders listed here.
 
-Everything that offers, validates or seeds a channel type (the admin's "create inbox" form, the API's inbox
-create, `GET /api/v1/channels`, the demo) reads this table, so a channel is offered only once its adapter
-exists. Inbox rows keep `channel_type` as a plain string, so a row of a type removed later still loads.
+Everything that offers, validates or routes a channel type (the admin's inbox form, `POST /api/v1/inboxes`,
+`GET /api/v1/channels`, the webhook door, the outbound job, the receivers' supervisor, the demo) reads this
+table, so a channel exists exactly when its folder's `spec.py` exports `SPEC` and is listed in
+`CHANNEL_MODULES` (tests/core/test_channel_folders.py fails for a folder that is not). Inbox rows keep
+`channel_type` as a plain string, so a row of a type removed later still loads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from functools import cache
+from typing import Any
 
-from relaydesk.channels.api.adapter import ApiChannel
-from relaydesk.channels.base import ChannelAdapter
+from relaydesk.channels.spec import ChannelSpec
 
-
-@dataclass(frozen=True)
-class Channel:
-    name: str
-    label: str
-    adapter: ChannelAdapter
-    # Hours after the customer's last message during which the provider accepts free replies (None: always).
-    reply_window_hours: int | None = None
+#: One module per channel folder, in the order the admin offers them. Adding a channel = one line here.
+CHANNEL_MODULES: tuple[str, ...] = ("relaydesk.channels.api.spec",)
 
 
-_CHANNELS: dict[str, Channel] = {c.name: c for c in (Channel("api", "API (signed webhooks)", ApiChannel()),)}
+@cache
+def _specs() -> dict[str, ChannelSpec]:
+    found: dict[str, ChannelSpec] = {}
+    for module_name in CHANNEL_MODULES:
+        spec = importlib.import_module(module_name).SPEC
+        if not isinstance(spec, ChannelSpec):
+            raise TypeError(f"{module_name}.SPEC is not a ChannelSpec")
+        if spec.name in found:
+            raise ValueError(f"two channels are named {spec.name!r}")
+        found[spec.name] = spec
+    return found
 
 
-def implemented_channels() -> list[Channel]:
+def implemented_channels() -> list[ChannelSpec]:
     """Every channel an inbox can be created for, in the order the admin offers them."""
-    return list(_CHANNELS.values())
+    return list(_specs().values())
 
 
-def channel(channel_type: str) -> Channel | None:
-    return _CHANNELS.get(channel_type)
+def spec_for(channel_type: str) -> ChannelSpec | None:
+    return _specs().get(channel_type)
 
 
-def adapter_for(channel_type: str) -> ChannelAdapter | None:
-    found = _CHANNELS.get(channel_type)
-    return found.adapter if found else None
+def load(path: str) -> Any:
+    """The object an import path `package.module:attribute` of a spec names (`fake`, `routes`, `receiver`)."""
+    module_name, _, attribute = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        obj = getattr(obj, part)
+    return obj

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from relaydesk.channels.base import Parsed
+from relaydesk.channels.spec import Parsed
 from relaydesk.models.jobs import Job
 
 #: The job kind of a batch of stored inbound events (coalescing: batches of one workspace run together).

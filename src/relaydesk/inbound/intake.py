@@ -22,13 +22,13 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relaydesk.channels.base import Parsed
+from relaydesk.channels.spec import Parsed
 from relaydesk.db.base import utcnow
 from relaydesk.db.engine import Database
 from relaydesk.db.ids import uuid7
@@ -110,6 +110,8 @@ class Arrival:
     sealed_body: bytes
     received_at: dt.datetime
     parsed: Parsed
+    # The few headers `parse` reads again from a stored event (the channel's `kept_headers`).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ class Intake:
                 "channel_type": a.channel,
                 "dedupe_key": a.dedupe_key,
                 "signature_hash": a.signature_hash,
-                "headers": {},
+                "headers": a.headers,
                 "body": a.sealed_body,
                 "state": "received",
                 "error": None,

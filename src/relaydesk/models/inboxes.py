@@ -15,7 +15,7 @@ class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     __tablename__ = "inboxes"
 
     name: Mapped[str] = mapped_column(sa.String(200))
-    # A plain string, not an enum: the implemented types live in relaydesk.channels.registry.
+    # A plain string, not an enum: the implemented types are the specs in relaydesk.channels.registry.
     channel_type: Mapped[str] = mapped_column(sa.String(40))
     # Public routing id used in webhook URLs; it is not a secret (signatures are).
     public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
@@ -29,3 +29,9 @@ class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     last_error_at: Mapped[dt.datetime | None]
     # Inbound events dead-lettered (marked `failed`): kept by actions.inbound_events.fail_events.
     failed_events: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The provider refused the credentials (channels.spec.ReauthorisationNeeded): nothing is sent through
+    # the inbox until an admin replaces them (actions.inboxes.update_inbox clears both).
+    reauth_reason: Mapped[str | None] = mapped_column(sa.Text)
+    reauth_since: Mapped[dt.datetime | None]
+    # A background receiver's cursor (IMAP UIDVALIDITY + last UID); not a setting, never shown.
+    receiver_state: Mapped[dict[str, Any] | None]

@@ -9,11 +9,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 
 
 class SignatureError(Exception):
     """Missing, malformed, stale or wrong signature."""
+
+
+def new_signing_secret() -> str:
+    """A Standard-Webhooks style secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def secret_bytes(secret: str) -> bytes:

@@ -19,8 +19,9 @@ from relaydesk.api.v1 import ROUTE_HANDLERS as API_HANDLERS
 from relaydesk.auth.guards import requires_token_scope
 from relaydesk.auth.middleware import AuthMiddleware
 from relaydesk.auth.principal import Principal
+from relaydesk.channels.registry import implemented_channels, load
 from relaydesk.config import Settings, load_settings
-from relaydesk.inbound.webhook import receive_webhook
+from relaydesk.inbound.webhook import WEBHOOK_ROUTES
 from relaydesk.runtime import Runtime, build_runtime
 from relaydesk.server.api_docs import SelfHostedSwagger, swagger_assets
 from relaydesk.server.errors import EXCEPTION_HANDLERS
@@ -75,7 +76,11 @@ def create_app(
         # One scope check for every API route (API tokens only; sessions keep their role rules).
         guards=[requires_token_scope],
     )
-    route_handlers: list = [health, receive_webhook, api, swagger_assets(OPENAPI_PATH)]
+    route_handlers: list = [health, *WEBHOOK_ROUTES, api, swagger_assets(OPENAPI_PATH)]
+    # Channels that are not webhook-shaped mount their own doors (the widget's visitor API).
+    for spec in implemented_channels():
+        if spec.routes:
+            route_handlers.extend(load(spec.routes))
     if settings.demo:
         from relaydesk.demo import integrator_webhook
 

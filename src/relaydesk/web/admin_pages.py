@@ -19,7 +19,8 @@ from litestar.response import Redirect
 from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.actions import invitations, library, people, webhooks, workspaces
 from relaydesk.auth import scopes as token_scopes
-from relaydesk.channels.registry import implemented_channels
+from relaydesk.channels.registry import implemented_channels, spec_for
+from relaydesk.channels.spec import ChannelSpec, FieldSpec
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import DomainError, Forbidden, InvalidInput
 from relaydesk.models.conversations import Label
@@ -60,14 +61,27 @@ def _uuid(form: dict[str, Any], key: str = "id") -> uuid.UUID:
 
 
 def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
-    """What the inboxes page lists. Secrets are not among it: an owner reveals them on purpose."""
+    """What the inboxes page lists, its forms generated from the channel's spec. No secret is among it:
+    an owner reveals the generated ones on purpose; typed-in credentials only say whether they are set."""
+    spec = spec_for(inbox.channel_type)
     creds = storage.read_inbox_credentials(inbox)
     return {
         "id": str(inbox.id),
         "name": inbox.name,
         "channel_type": inbox.channel_type,
-        "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
-        "secret_names": [name for name in inbox_actions.SECRET_NAMES if creds.get(name)],
+        "channel_label": spec.label if spec else inbox.channel_type,
+        "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}"
+        if spec is None or spec.takes_webhooks
+        else None,
+        "secrets": [(f.name, f.label, f.help) for f in (spec.generated_credentials() if spec else ())]
+        if inbox_actions.revealable_secrets(inbox)
+        else [],
+        "setting_fields": list(spec.settings) if spec else [],
+        "credential_fields": [(f, bool(creds.get(f.name))) for f in spec.credentials if f.generated is None]
+        if spec
+        else [],
+        "needs_reauthorisation": inbox.reauth_since is not None,
+        "reauth_reason": inbox.reauth_reason,
         "settings": inbox.settings,
         "is_active": inbox.is_active,
         "last_event_at": iso(inbox.last_event_at),
@@ -234,26 +248,53 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
 Op = Callable[[Any, WebContext, dict[str, Any], Runtime], Awaitable[dict[str, Any] | None]]
 
 
+def _spec_values(
+    fields: tuple[FieldSpec, ...] | list[FieldSpec], f: dict[str, Any], prefix: str
+) -> dict[str, Any]:
+    """The values of the spec's fields a generated form posted as `<prefix><name>`. An unticked checkbox
+    posts nothing, so a bool field absent from the form is false; other absent fields are left alone."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        key = prefix + field.name
+        if field.kind == "bool":
+            values[field.name] = key in f
+        elif key in f:
+            values[field.name] = f[key]
+    return values
+
+
+def _typed_credentials(spec: ChannelSpec, f: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Typed-in credentials from a form; a blank one means "keep the current value" (it is never shown)."""
+    fields = [field for field in spec.credentials if field.generated is None]
+    return {k: v for k, v in _spec_values(fields, f, prefix).items() if v not in ("", None)}
+
+
 async def _inboxes_create(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    settings = {"webhook_url": f["webhook_url"].strip()} if f.get("webhook_url", "").strip() else {}
+    """The create form holds every channel's fields, named `<channel>:setting:<name>` and
+    `<channel>:credential:<name>`; only the chosen channel's are read."""
+    channel_type = f.get("channel_type", "")
+    spec = inbox_actions.channel_spec(channel_type)
     await inbox_actions.create_inbox(
         s,
         ctx.workspace.id,
         name=f.get("name", ""),
-        channel_type=f.get("channel_type", ""),
-        settings=settings,
+        channel_type=channel_type,
+        settings=_spec_values(spec.settings, f, f"{channel_type}:setting:"),
+        credentials=_typed_credentials(spec, f, f"{channel_type}:credential:"),
         actor_id=ctx.info.user.id,
     )
 
 
 async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
-    settings = {"webhook_url": f.get("webhook_url", "").strip() or None}
+    inbox = await get_scoped(s, Inbox, ctx.workspace.id, _uuid(f))
+    spec = inbox_actions.channel_spec(inbox.channel_type)
     await inbox_actions.update_inbox(
         s,
         ctx.workspace.id,
-        _uuid(f),
+        inbox.id,
         name=f.get("name"),
-        settings=settings,
+        settings=_spec_values(spec.settings, f, "setting:"),
+        credentials=_typed_credentials(spec, f, "credential:") or None,
         is_active=f.get("is_active") == "on",
         actor_id=ctx.info.user.id,
     )
@@ -276,8 +317,6 @@ async def _inboxes_rotate(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
     once, to the owner who made it, so the integrator can be given it."""
     _owner_only(ctx, "rotate an inbox's signing secrets")
     which = f.get("which", "")
-    if which not in inbox_actions.SECRET_NAMES:
-        raise InvalidInput(f"which must be one of {', '.join(inbox_actions.SECRET_NAMES)}")
     inbox = await inbox_actions.rotate_secret(
         s, ctx.workspace.id, _uuid(f), which, actor_id=ctx.info.row.user_id
     )

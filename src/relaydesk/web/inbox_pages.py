@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from litestar import Request, Response, get, post
 
 from relaydesk.actions.contacts import update_contact
-from relaydesk.channels.registry import channel
+from relaydesk.channels.registry import spec_for
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.contacts import Contact, ContactIdentity
@@ -41,7 +41,7 @@ PAGE_SIZE = 25
 
 
 def _reply_window(channel_type: str) -> int | None:
-    found = channel(channel_type)
+    found = spec_for(channel_type)
     return found.reply_window_hours if found else None
 
 

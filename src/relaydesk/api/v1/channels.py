@@ -1,4 +1,5 @@
-"""The channel types an inbox can be created for, so integrators and tools need not hard-code them."""
+"""The channel types an inbox can be created for, with the schema of their credentials and settings, so
+integrators and tools need not hard-code them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from relaydesk.channels.registry import implemented_channels
 
 @get("/channels", guards=[requires_agent])
 async def channels_index() -> dict[str, Any]:
-    """Read from the registry of implemented channels: what is listed here is what `POST /inboxes` accepts."""
-    return {"items": [{"name": c.name, "label": c.label} for c in implemented_channels()]}
+    """Read from the channels' specs: what is listed here is what `POST /inboxes` accepts, and each
+    channel's `credentials` and `settings` fields are what its `credentials` and `settings` objects may
+    hold (never any inbox's values)."""
+    return {"items": [spec.schema() for spec in implemented_channels()]}
 
 
 SCOPE_FAMILY = "inboxes"  # API token scope family of these routes (auth/scopes.py)

@@ -1,7 +1,10 @@
 """Inboxes (one per connected channel): agents list them, admins connect, configure and remove them.
 
-Only admins see an inbox's secrets (signing keys, provider credentials); everyone sees the webhook URL a
-provider must call and the health line (last event received, last error).
+`settings` and `credentials` are validated against the channel's spec (`GET /api/v1/channels` publishes
+its schema; a value that does not fit is a 400 naming the field). Only admins see an inbox's generated
+signing secrets; credentials an admin typed in (provider tokens) are never shown back, only their names
+(`credentials_set`). Everyone sees the webhook URL a provider must call and the health line (last event
+received, last error, whether the provider refused the credentials).
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ class InboxCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     # Checked against relaydesk.channels.registry by the action (400 names the implemented types).
     channel_type: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    # Checked against the channel's spec (GET /api/v1/channels).
     settings: dict[str, Any] = {}
-    # Provider credentials (bot tokens, app secrets); sealed at rest, shown to admins only.
-    credentials: dict[str, str] = {}
+    # Provider credentials (bot tokens, app secrets); sealed at rest, never shown back.
+    credentials: dict[str, Any] = {}
 
 
 class InboxUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    # Merged into the current settings.
+    # Merged into the current settings; null removes an optional one.
     settings: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    # Replaces the named credentials (clears a "needs re-authorisation" mark); generated ones are rotated.
+    credentials: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -67,11 +73,15 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
             "last_error": inbox.last_error,
             "last_error_at": iso(inbox.last_error_at),
             "failed_events": inbox.failed_events,
+            "needs_reauthorisation": inbox.reauth_since is not None,
+            "reauthorisation_reason": inbox.reauth_reason,
         },
         "created_at": iso(inbox.created_at),
     }
     if with_secrets:
-        body["secrets"] = storage.read_inbox_credentials(inbox)
+        creds = storage.read_inbox_credentials(inbox)
+        body["secrets"] = {name: creds[name] for name in inbox_actions.revealable_secrets(inbox)}
+        body["credentials_set"] = sorted(name for name, value in creds.items() if value)
     return body
 
 
@@ -123,8 +133,9 @@ async def inboxes_update(
     inbox_id: uuid.UUID, data: InboxUpdate, principal: Principal, runtime: Runtime
 ) -> dict[str, Any]:
     fields = changes(data)
-    if "settings" in fields:
-        _check_size(fields["settings"], "settings")
+    for what in ("settings", "credentials"):
+        if what in fields:
+            _check_size(fields[what], what)
     async with runtime.db.write() as session:
         inbox = await inbox_actions.update_inbox(
             session, principal.workspace_id, inbox_id, **fields, actor_id=principal.user_id

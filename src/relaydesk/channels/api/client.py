@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from relaydesk.channels.api.adapter import SIGNATURE_HEADER, TIMESTAMP_HEADER, inbound_signature
+from relaydesk.channels.api.spec import SIGNATURE_HEADER, TIMESTAMP_HEADER, inbound_signature
 
 
 def signed_request_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

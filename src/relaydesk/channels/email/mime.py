@@ -33,13 +33,13 @@ from typing import Any
 
 from mailparser_reply import EmailReplyParser
 
-from relaydesk.channels.base import InvalidPayload
 from relaydesk.channels.email import limits
 from relaydesk.channels.email.bounces import Bounce, read_bounce
 from relaydesk.channels.email.ids import bare, parse_ids, reply_token, synthetic_id
 from relaydesk.channels.email.loops import automatic_reason
 from relaydesk.channels.email.sanitize import html_to_text, sanitize_html
 from relaydesk.channels.envelopes import IncomingMessage, NewAttachment, ThreadHint
+from relaydesk.channels.spec import InvalidPayload
 
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") the quote detector knows.
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl", "cs", "ja"]

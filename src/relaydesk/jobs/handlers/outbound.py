@@ -1,15 +1,29 @@
-"""Deliver an outgoing message through its channel adapter and record the delivery status."""
+"""Deliver an outgoing message through its channel's spec and record the delivery status.
+
+Before any provider call the channel's `pre_send` rules run (reply windows, opt-out) and an inbox marked
+as needing re-authorisation sends nothing; either refusal fails the message with the reason shown. A send
+ends in one of the spec's three error classes: retried (`RetryableSendError`, after `retry_after` when the
+provider says), failed for good (`PermanentSendError`), or failed with the inbox marked for
+re-authorisation (`ReauthorisationNeeded`).
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import NoReturn
 
 import sqlalchemy as sa
 
-from relaydesk.actions.inboxes import record_inbox_health
+from relaydesk.actions.inboxes import mark_needs_reauthorisation, record_inbox_health
 from relaydesk.actions.messages import update_delivery
-from relaydesk.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
-from relaydesk.channels.registry import adapter_for
+from relaydesk.channels.registry import spec_for
+from relaydesk.channels.spec import (
+    OutboundMessage,
+    PermanentSendError,
+    ReauthorisationNeeded,
+    RetryableSendError,
+)
+from relaydesk.db.base import utcnow
 from relaydesk.jobs.registry import JobContext, PermanentError, RetryLater, handler
 from relaydesk.models.contacts import ContactIdentity
 from relaydesk.models.conversations import Conversation
@@ -75,6 +89,8 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage] | Non
             reply_to_provider_id=reply_to,
             sender_name=sender_name,
             created_at=message.created_at,
+            last_incoming_at=conv.last_incoming_at,
+            sent_by=message.sender_kind,
         )
     return message, inbox, outbound
 
@@ -85,19 +101,30 @@ async def deliver(ctx: JobContext) -> None:
     if loaded is None:
         return
     message, inbox, outbound = loaded
-    adapter = adapter_for(inbox.channel_type)
-    if adapter is None:
-        raise PermanentError(f"no adapter for channel {inbox.channel_type}")
+    spec = spec_for(inbox.channel_type)
+    if spec is None:
+        await _fail(ctx, message.id, inbox.id, f"the {inbox.channel_type} channel is not available")
+    if inbox.reauth_since is not None:
+        await _fail(
+            ctx,
+            message.id,
+            None,
+            f"this inbox needs re-authorisation ({inbox.reauth_reason}): an admin must replace its "
+            "credentials, then retry",
+        )
+    settings = inbox.settings or {}
+    refusal = spec.pre_send(outbound, settings, utcnow())
+    if refusal:
+        await _fail(ctx, message.id, None, refusal)
     http = ctx.services.http_for("channels")
     try:
-        result = await adapter.send(http, outbound, storage.read_inbox_credentials(inbox), inbox.settings)
-    except PermanentSendError as exc:
+        result = await spec.send(http, outbound, storage.read_inbox_credentials(inbox), settings)
+    except ReauthorisationNeeded as exc:
         async with ctx.services.db.write() as session:
-            fresh = await session.get(Message, message.id)
-            if fresh is not None:
-                await update_delivery(session, fresh, "failed", reason=str(exc))
-            await record_inbox_health(session, inbox.id, error=f"delivery refused: {exc}")
-        raise PermanentError(str(exc)) from None
+            await mark_needs_reauthorisation(session, inbox.id, str(exc))
+        await _fail(ctx, message.id, None, f"the provider refused this inbox's credentials: {exc}")
+    except PermanentSendError as exc:
+        await _fail(ctx, message.id, inbox.id, str(exc), health=f"delivery refused: {exc}")
     except RetryableSendError as exc:
         async with ctx.services.db.write() as session:
             await record_inbox_health(session, inbox.id, error=f"delivery failed, will retry: {exc}")
@@ -110,6 +137,24 @@ async def deliver(ctx: JobContext) -> None:
             await update_delivery(
                 session, fresh, result.status, provider_message_id=result.provider_message_id
             )
+
+
+async def _fail(
+    ctx: JobContext,
+    message_id: uuid.UUID,
+    inbox_id: uuid.UUID | None,
+    reason: str,
+    *,
+    health: str | None = None,
+) -> NoReturn:
+    """Mark the message failed with `reason` (the agent sees it) and end the job without retrying."""
+    async with ctx.services.db.write() as session:
+        fresh = await session.get(Message, message_id)
+        if fresh is not None:
+            await update_delivery(session, fresh, "failed", reason=reason)
+        if inbox_id is not None and health:
+            await record_inbox_health(session, inbox_id, error=health)
+    raise PermanentError(reason)
 
 
 @handler("outbound.deliver:dead")

@@ -1,7 +1,8 @@
 """Helpers for driving the API channel the way an integrator does: signed requests, replies, drains.
 
 Shared by the channel's own tests and by tests/jobs, tests/outbound and tests/realtime, which all need a
-conversation with an outgoing message to deliver.
+conversation with an outgoing message to deliver. The integrator itself (both halves) is the channel's
+loopback fake, `channels/api/fake.py`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.channels.api.fake import post_signed_request
 from relaydesk.models import InboundEvent, Job, Message
 from relaydesk.runtime import Runtime
-from tests.support.webhook_receiver import WebhookReceiver
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -45,10 +45,8 @@ async def post_signed(
     timestamp: int | None = None,
     public_id: str | None = None,
 ) -> httpx.Response:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = signed_request_headers(secret or ws.inbound_secret, raw, timestamp)
-    return await client.post(
-        f"/inbound/api/{public_id or ws.api_inbox_public_id}", content=raw, headers=headers
+    return await post_signed_request(
+        client, public_id or ws.api_inbox_public_id, secret or ws.inbound_secret, body, timestamp=timestamp
     )
 
 
@@ -125,32 +123,3 @@ async def drain(runtime: Runtime, until: Any, timeout: float = 20.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached while draining jobs")
-
-
-class ScriptedReceiver(WebhookReceiver):
-    """The loopback integrator endpoint, with per-request answers: status, extra headers, or a hold.
-
-    `script` entries are consumed one per request: an int status, a (status, headers) pair, or "hold" to
-    keep the request open until `release` is set (a stalled receiver a worker can be killed against).
-    After the script runs out every request gets 200 (subject to the signature check).
-    """
-
-    def __init__(self, script: list[Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.script: list[Any] = list(script or [])
-        self.release = asyncio.Event()
-        self.holding = asyncio.Event()
-
-    async def decide(self) -> tuple[int, dict[str, str]]:
-        step = self.script.pop(0) if self.script else 200
-        if step == "hold":
-            self.holding.set()
-            await self.release.wait()
-            step = 200
-        if isinstance(step, tuple):
-            return int(step[0]), dict(step[1])
-        return int(step), {}
-
-    async def stop(self) -> None:
-        self.release.set()  # a held request must not keep the server from shutting down
-        await super().stop()

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from relaydesk.actions.inboxes import update_inbox
 from relaydesk.channels.api.client import signed_request_headers
+from relaydesk.channels.api.fake import ScriptedReceiver
 from relaydesk.channels.api.tests.support import (
-    ScriptedReceiver,
     agent_reply,
     fixture_bytes,
     fixture_json,

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from relaydesk.channels.api.fake import ScriptedReceiver
 from relaydesk.channels.api.tests.support import (
-    ScriptedReceiver,
     agent_reply,
     drain,
     job_for,

@@ -1,4 +1,4 @@
-"""API channel adapter.
+"""The API channel's spec: integrators post signed messages in and receive signed webhooks out.
 
 Inbound: `POST /inbound/api/{inbox public id}` with headers
     X-Relaydesk-Timestamp: <unix seconds>
@@ -21,24 +21,27 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from relaydesk.channels.base import (
+from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
+from relaydesk.channels.spec import (
+    ChannelSpec,
+    FieldSpec,
+    InboundRequest,
     InvalidPayload,
     InvalidSignature,
     OutboundMessage,
     Parsed,
     PermanentSendError,
-    RawRequest,
     RetryableSendError,
     SendResult,
     StatusUpdate,
     classify_http_error,
 )
-from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
-from relaydesk.outbound.signing import secret_bytes, signed_headers
+from relaydesk.outbound.signing import new_signing_secret, secret_bytes, signed_headers
 
 TIMESTAMP_HEADER = "x-relaydesk-timestamp"
 SIGNATURE_HEADER = "x-relaydesk-signature"
@@ -79,11 +82,39 @@ def _timestamp(value: Any) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-class ApiChannel:
-    channel_type = "api"
+class ApiChannel(ChannelSpec):
+    name = "api"
+    label = "API (signed webhooks)"
+    credentials = (
+        FieldSpec(
+            "inbound_secret",
+            "Inbound signing secret",
+            kind="secret",
+            required=True,
+            generated=new_signing_secret,
+            help="You sign what you send us with it (X-Relaydesk-Signature).",
+        ),
+        FieldSpec(
+            "outbound_secret",
+            "Outbound signing secret",
+            kind="secret",
+            required=True,
+            generated=new_signing_secret,
+            help="Verify what we deliver with it (Standard Webhooks signature).",
+        ),
+    )
+    settings = (
+        FieldSpec(
+            "webhook_url",
+            "Delivery URL",
+            kind="url",
+            help="Where replies are delivered as signed webhooks.",
+        ),
+    )
     content_types = ("application/json",)
+    fake = "relaydesk.channels.api.fake:ApiIntegrator"
 
-    def verify(self, request: RawRequest, credentials: dict[str, Any], *, tolerance: int) -> None:
+    def verify(self, request: InboundRequest, credentials: Mapping[str, Any], *, tolerance: int) -> None:
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not timestamp or not signature:
@@ -109,7 +140,11 @@ class ApiChannel:
             raise InvalidPayload("body must be a JSON object")
         return data
 
-    def dedupe_key(self, request: RawRequest) -> str | None:
+    def replay_key(self, request: InboundRequest) -> str | None:
+        """The signature covers a timestamp, so the same signed bytes twice are a replay."""
+        return request.headers.get(SIGNATURE_HEADER) or None
+
+    def dedupe_key(self, request: InboundRequest) -> str | None:
         data = self._load(request.body)
         kind = data.get("type", "message")
         if kind == "message":
@@ -118,8 +153,8 @@ class ApiChannel:
             return f"status:{_text(data, 'message_id', required=True)}:{_text(data, 'status', required=True)}"
         raise InvalidPayload("type must be 'message' or 'status'")
 
-    def parse(self, body: bytes) -> Parsed:
-        data = self._load(body)
+    def parse(self, request: InboundRequest) -> Parsed:
+        data = self._load(request.body)
         kind = data.get("type", "message")
         if kind == "status":
             status = _text(data, "status", required=True)
@@ -191,8 +226,8 @@ class ApiChannel:
         self,
         http: httpx.AsyncClient,
         message: OutboundMessage,
-        credentials: dict[str, Any],
-        settings: dict[str, Any],
+        credentials: Mapping[str, Any],
+        settings: Mapping[str, Any],
     ) -> SendResult:
         url = settings.get("webhook_url")
         if not url:
@@ -224,3 +259,6 @@ class ApiChannel:
             # Status receipts name our message id, so no provider id is recorded.
             return SendResult(provider_message_id=None, status="sent")
         raise classify_http_error(response)
+
+
+SPEC = ApiChannel()

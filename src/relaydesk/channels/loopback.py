@@ -1,7 +1,8 @@
-"""Serving ASGI apps on loopback inside the test's event loop, for every fake peer and live server.
+"""Serving ASGI apps on loopback inside the running event loop, for every channel fake and test server.
 
-The webhook receiver, the fake OpenAI server, the realtime and browser test servers all need the same
-thing: uvicorn on 127.0.0.1 with a port the OS picks, started and stopped in the running loop.
+Every channel's loopback fake (`channels/<x>/fake.py`), the fake OpenAI server, the realtime and browser
+test servers need the same thing: uvicorn on 127.0.0.1 with a port the OS picks, started and stopped in
+the running loop. A shared module of the channels package, used only by fakes and tests.
 """
 
 from __future__ import annotations
