@@ -89,8 +89,8 @@ def mail_mix(count: int, seed: int = 1) -> tuple[list[bytes], int]:
             boundary = f"b{uuid.uuid4().hex}"
             body = (
                 f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
-                f"--{boundary}\r\nContent-Type: application/pdf; name=\"invoice-{n}.pdf\"\r\n"
-                f"Content-Disposition: attachment; filename=\"invoice-{n}.pdf\"\r\n"
+                f'--{boundary}\r\nContent-Type: application/pdf; name="invoice-{n}.pdf"\r\n'
+                f'Content-Disposition: attachment; filename="invoice-{n}.pdf"\r\n'
                 "Content-Transfer-Encoding: base64\r\n\r\n"
                 + base64.encodebytes(_PDF).decode().replace("\n", "\r\n")
                 + f"--{boundary}--\r\n"
@@ -175,7 +175,9 @@ async def email_progress(url: str, inbox_id: str) -> tuple[int, int, Any, Any]:
             inbox = uuid.UUID(inbox_id)
             messages, last = (
                 await conn.execute(
-                    sa.select(sa.func.count(), sa.func.max(Message.created_at)).where(Message.inbox_id == inbox)
+                    sa.select(sa.func.count(), sa.func.max(Message.created_at)).where(
+                        Message.inbox_id == inbox
+                    )
                 )
             ).one()
             conversations = (
@@ -309,13 +311,17 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=None, help="PostgreSQL base URL (default: SQLite file)")
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of the API ingest phase")
     parser.add_argument("--procs", type=int, default=2, help="load processes of the API phase")
     parser.add_argument("--connections", type=int, default=32, help="connections per load process")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give the e-mail phase at most this long")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give the e-mail phase at most this long"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

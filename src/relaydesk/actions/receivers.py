@@ -24,6 +24,8 @@ from relaydesk.db.ids import uuid7
 from relaydesk.db.statements import insert_ignoring_conflicts
 from relaydesk.models.inboxes import Inbox
 from relaydesk.models.receivers import InboxReceiver
+from relaydesk.realtime import catalogue as events
+from relaydesk.realtime.events import emit
 
 _table = InboxReceiver.__table__
 _c = _table.c
@@ -117,7 +119,18 @@ async def record_status(
     last_error: str | None,
     last_error_at: dt.datetime | None,
 ) -> None:
-    """The health line of the receiver (never mail content: states, times and an error text)."""
+    """The health line of the receiver (never mail content: states, times and an error text). A change of
+    state or of error is an `inbox.updated` event, so the admin's page refreshes its line; a sync that
+    changes nothing else only moves `last_sync_at`, silently."""
+    before = (
+        await session.execute(
+            sa.select(_c.workspace_id, _c.state, _c.last_error_at).where(
+                _c.inbox_id == inbox_id, _c.holder == holder
+            )
+        )
+    ).first()
+    if before is None:  # the lease is gone: another process reports for this inbox now
+        return
     await session.execute(
         sa.update(_table)
         .where(_c.inbox_id == inbox_id, _c.holder == holder)
@@ -129,3 +142,5 @@ async def record_status(
             updated_at=utcnow(),
         )
     )
+    if before.state != state or before.last_error_at != last_error_at:
+        await emit(session, before.workspace_id, events.inbox_updated(inbox_id))

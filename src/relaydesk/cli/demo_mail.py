@@ -15,7 +15,9 @@ def demo_mail() -> None:
 
 
 @demo_mail.command("send")
-@click.option("--from", "sender", default="you@example.com", show_default=True, help="Your (made-up) address.")
+@click.option(
+    "--from", "sender", default="you@example.com", show_default=True, help="Your (made-up) address."
+)
 @click.option("--reply-to-id", default=None, help="Message-ID of the demo's mail you answer (threads it).")
 @click.argument("subject")
 @click.argument("body")

@@ -201,8 +201,7 @@ class ReceiverSupervisor:
             for inbox_id, running in self.running.items()
             if inbox_id not in held
             or running.fingerprint != wanted[inbox_id].fingerprint
-            or running.task.done()
-            and running.context.stopping.is_set()
+            or (running.task.done() and running.context.stopping.is_set())
         ]
         await self._stop_all(stop)
         for inbox_id in held:
@@ -272,7 +271,9 @@ class ReceiverSupervisor:
             except (TimeoutError, asyncio.CancelledError):
                 running.task.cancel()
             except Exception:
-                log.warning("receiver of inbox %s ended with an error", running.context.inbox_id, exc_info=True)
+                log.warning(
+                    "receiver of inbox %s ended with an error", running.context.inbox_id, exc_info=True
+                )
         if stopped:
             with contextlib.suppress(Exception):
                 async with self.db.write() as session:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -74,7 +74,9 @@ async def messages_of(runtime: Runtime, inbox_id: uuid.UUID) -> list[Message]:
         )
 
 
-async def test_new_mail_is_fetched_by_idle_stored_sealed_and_becomes_a_message(runtime, make_workspace, run_jobs):
+async def test_new_mail_is_fetched_by_idle_stored_sealed_and_becomes_a_message(
+    runtime, make_workspace, run_jobs
+):
     ws = await make_workspace()
     async with imap_server() as server:
         inbox_id = await email_inbox(runtime, ws, server)
@@ -102,8 +104,14 @@ async def test_replies_fetched_over_imap_thread_into_their_conversation(runtime,
         async with supervisor(runtime):
             await server.deliver(USER, mail(1, message_id=first, subject="Broken kettle"))
             await server.deliver(
-                USER, mail(2, message_id="<second@mail.example.com>", subject="Re: Broken kettle",
-                           in_reply_to=first, references=[first])
+                USER,
+                mail(
+                    2,
+                    message_id="<second@mail.example.com>",
+                    subject="Re: Broken kettle",
+                    in_reply_to=first,
+                    references=[first],
+                ),
             )
             # Same person, new subject, no reference: a new conversation (no hijacking).
             await server.deliver(USER, mail(3, message_id="<third@mail.example.com>", subject="Invoice"))
@@ -135,7 +143,9 @@ async def test_a_uidvalidity_change_refetches_everything_and_creates_only_the_ne
         assert await count_rows(runtime, InboundEvent, inbox_id=inbox_id) == 4
         assert len(await messages_of(runtime, inbox_id)) == 4
         async with runtime.db.read() as session:
-            state = (await session.execute(sa.select(Inbox.receiver_state).where(Inbox.id == inbox_id))).scalar_one()
+            state = (
+                await session.execute(sa.select(Inbox.receiver_state).where(Inbox.id == inbox_id))
+            ).scalar_one()
         assert state["uidvalidity"] == await server.uidvalidity(USER, box)
 
 
@@ -151,7 +161,9 @@ async def test_a_crash_after_storing_but_before_the_cursor_moved_duplicates_noth
             await settle(runtime, run_jobs, inbox_id, 4)
         # As if the process died between the intake's commit and the cursor's: the cursor is behind.
         async with runtime.db.write() as session:
-            state = (await session.execute(sa.select(Inbox.receiver_state).where(Inbox.id == inbox_id))).scalar_one()
+            state = (
+                await session.execute(sa.select(Inbox.receiver_state).where(Inbox.id == inbox_id))
+            ).scalar_one()
             await session.execute(
                 sa.update(Inbox).where(Inbox.id == inbox_id).values(receiver_state={**state, "last_uid": 0})
             )
@@ -192,8 +204,12 @@ async def test_fetched_auto_replies_and_bounces_trigger_nothing_automatic(runtim
                 mail(1, subject="Out of office", extra_headers={"Auto-Submitted": "auto-replied"}),
             )
             await server.deliver(
-                USER, mail(2, subject="Newsletter", extra_headers={"List-Id": "<news.example.com>",
-                                                                    "Precedence": "bulk"})
+                USER,
+                mail(
+                    2,
+                    subject="Newsletter",
+                    extra_headers={"List-Id": "<news.example.com>", "Precedence": "bulk"},
+                ),
             )
             await settle(runtime, run_jobs, inbox_id, 2)
         messages = await messages_of(runtime, inbox_id)
@@ -201,10 +217,15 @@ async def test_fetched_auto_replies_and_bounces_trigger_nothing_automatic(runtim
         assert all(m.content_attributes.get("email", {}).get("automatic") for m in messages)
         async with runtime.db.read() as session:
             outgoing = (
-                await session.execute(sa.select(sa.func.count()).select_from(Message).where(
-                    Message.workspace_id == ws.id, Message.message_type == "outgoing"))
+                await session.execute(
+                    sa.select(sa.func.count())
+                    .select_from(Message)
+                    .where(Message.workspace_id == ws.id, Message.message_type == "outgoing")
+                )
             ).scalar_one()
-            kinds = set((await session.execute(sa.select(Job.kind).where(Job.workspace_id == ws.id))).scalars())
+            kinds = set(
+                (await session.execute(sa.select(Job.kind).where(Job.workspace_id == ws.id))).scalars()
+            )
         assert outgoing == 0
         assert not any(kind.startswith(("ai.", "outbound.")) for kind in kinds)
 

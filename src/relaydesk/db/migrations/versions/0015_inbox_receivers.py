@@ -1,7 +1,7 @@
 """inbox receivers: the position and health of each inbox's background receiver (IMAP)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04
 
 `inbox_receivers` holds, per inbox whose channel fetches mail (IMAP), the receiver's state, last sync and
@@ -18,8 +18,8 @@ from alembic import op
 import relaydesk.db.base
 from relaydesk.db.schema import apply_extra_ddl
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
