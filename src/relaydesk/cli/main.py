@@ -132,7 +132,8 @@ def demo(port: int | None, database_url: str | None) -> None:
     import os
 
     from relaydesk.db.migrate import upgrade_sync
-    from relaydesk.demo import seed_demo
+    from relaydesk.demo import seed_demo, wire_demo_mail
+    from relaydesk.demo_mail import DemoMailServers
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
     # The demo's integrator answers on loopback (demo.py): allow private targets for channel delivery.
@@ -140,9 +141,14 @@ def demo(port: int | None, database_url: str | None) -> None:
     _logging(settings)
     upgrade_sync(settings.database_url)
 
+    # The demo's own SMTP and IMAP servers on 127.0.0.1, for its e-mail inbox (relaydesk/demo_mail.py).
+    mail_servers = DemoMailServers()
+    mail = mail_servers.start()
+
     async def seed() -> tuple[str, str]:
         async with errors.opened(settings) as runtime:
             login = await seed_demo(runtime)
+            await wire_demo_mail(runtime, mail)
         return login.email, login.password
 
     email, password = asyncio.run(seed())
@@ -151,8 +157,17 @@ def demo(port: int | None, database_url: str | None) -> None:
         f"  Log in as {email} with password {password}\n"
         f"  (agents sam@acme.example and riley@acme.example use the same password)\n"
         f"  API docs: {settings.base_url}/api/v1/schema/swagger\n"
+        f"\n  E-mail: the demo runs its own mail servers (SMTP 127.0.0.1:{mail.smtp_port}, "
+        f"IMAP 127.0.0.1:{mail.imap_port}).\n"
+        f"  Write to {mail.support_address} from another terminal in this folder:\n"
+        f'    .venv/bin/relaydesk demo-mail send --from you@example.com "Where is my order?" "It has not arrived."\n'
+        f"  It appears in the inbox \"Support mail (demo)\"; answer it there, then read the answer with:\n"
+        f"    .venv/bin/relaydesk demo-mail inbox --for you@example.com\n"
     )
-    _serve(settings, banner)
+    try:
+        _serve(settings, banner)
+    finally:
+        mail_servers.stop()
 
 
 def _read_password(password_stdin: bool) -> str:
