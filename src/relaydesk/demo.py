@@ -310,7 +310,9 @@ async def wire_demo_mail(runtime: Runtime, info: Any) -> uuid.UUID:
     }
     credentials = {"imap_password": info.imap_password}
     async with runtime.db.write() as session:
-        ws_id = (await session.execute(sa.select(Workspace.id).where(Workspace.slug == DEMO_SLUG))).scalar_one()
+        ws_id = (
+            await session.execute(sa.select(Workspace.id).where(Workspace.slug == DEMO_SLUG))
+        ).scalar_one()
         inbox = (
             await session.execute(
                 sa.select(Inbox).where(
@@ -320,7 +322,11 @@ async def wire_demo_mail(runtime: Runtime, info: Any) -> uuid.UUID:
         ).scalar_one_or_none()
         if inbox is None:
             inbox = await create_inbox(
-                session, ws_id, name=DEMO_MAIL_INBOX, channel_type="email", settings=settings,
+                session,
+                ws_id,
+                name=DEMO_MAIL_INBOX,
+                channel_type="email",
+                settings=settings,
                 credentials=credentials,
             )
         else:

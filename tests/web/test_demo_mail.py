@@ -53,7 +53,9 @@ async def test_a_newcomer_mails_the_demo_and_reads_the_agents_answer(
 
         await _wait_for(arrived)
         await login(client, demo.email, demo.password)
-        convs = (await client.get("/api/v1/conversations", params={"inbox_id": str(inbox_id)})).json()["items"]
+        convs = (await client.get("/api/v1/conversations", params={"inbox_id": str(inbox_id)})).json()[
+            "items"
+        ]
         conv = next(c for c in convs if c["contact"]["email"] == "you@example.com")
         reply = await client.post(
             f"/api/v1/conversations/{conv['id']}/messages", json={"text": "It left our warehouse today."}

@@ -161,7 +161,7 @@ def demo(port: int | None, database_url: str | None) -> None:
         f"IMAP 127.0.0.1:{mail.imap_port}).\n"
         f"  Write to {mail.support_address} from another terminal in this folder:\n"
         f'    .venv/bin/relaydesk demo-mail send --from you@example.com "Where is my order?" "It has not arrived."\n'
-        f"  It appears in the inbox \"Support mail (demo)\"; answer it there, then read the answer with:\n"
+        f'  It appears in the inbox "Support mail (demo)"; answer it there, then read the answer with:\n'
         f"    .venv/bin/relaydesk demo-mail inbox --for you@example.com\n"
     )
     try:

@@ -131,7 +131,7 @@ async def running(receiver: ImapReceiver) -> AsyncIterator[ImapReceiver]:
         await asyncio.wait_for(task, 10)
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
+async def until(predicate: Any, timeout: float = 20.0) -> None:
     """Wait until `predicate()` holds (the receiver works in the background)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
