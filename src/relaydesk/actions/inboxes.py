@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions import business_hours
 from relaydesk.channels.registry import implemented_channels, spec_for
 from relaydesk.channels.spec import ChannelSpec, FieldError
 from relaydesk.db.base import utcnow
@@ -58,15 +59,17 @@ async def create_inbox(
     spec = channel_spec(channel_type)
     if not name.strip():
         raise InvalidInput("inbox name is required")
+    # Business hours belong to every channel: checked apart from the channel's own settings.
+    channel_settings, common = business_hours.split_settings(settings or {})
     with _field_errors():
-        checked_settings = spec.validate_settings(settings or {})
+        checked_settings = spec.validate_settings(channel_settings)
         checked_credentials = spec.validate_credentials(credentials or {})
     inbox = Inbox(
         workspace_id=workspace_id,
         name=name.strip(),
         channel_type=channel_type,
         public_id=secrets.token_urlsafe(12),
-        settings=checked_settings,
+        settings=business_hours.apply_settings(checked_settings, common),
     )
     storage.write_inbox_credentials(inbox, checked_credentials)
     session.add(inbox)
@@ -111,7 +114,10 @@ async def update_inbox(
         inbox.name = name.strip()
     with _field_errors():
         if settings is not None:
-            inbox.settings = spec.validate_settings(settings, current=inbox.settings)
+            # Business hours belong to every channel: checked apart from the channel's own settings.
+            channel_settings, common = business_hours.split_settings(settings)
+            checked = spec.validate_settings(channel_settings, current=inbox.settings)
+            inbox.settings = business_hours.apply_settings(checked, common)
         if credentials:
             merged = spec.validate_credentials(credentials, current=storage.read_inbox_credentials(inbox))
     if credentials:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from relaydesk.actions import business_hours
 from relaydesk.actions.messages import check_content
 from relaydesk.channels.envelopes import IncomingMessage
 from relaydesk.db.base import utcnow
@@ -224,9 +225,44 @@ async def receive_incoming_batch(
             [({"message_id": str(row["id"])}, f"ai:{row['id']}") for row in rows],
             workspace_id=workspace_id,
         )
+    if (inbox.settings or {}).get(business_hours.SETTING):  # no work for inboxes without hours
+        await _enqueue_away_messages(session, inbox, items, fresh, rows, now)
     _expire_loaded(session, Conversation, touched)
     _expire_loaded(session, Contact, set(contact_of.values()))
     return results
+
+
+async def _enqueue_away_messages(
+    session: AsyncSession,
+    inbox: InboxRef,
+    items: list[IncomingMessage],
+    fresh: list[int],
+    rows: list[dict[str, Any]],
+    now: dt.datetime,
+) -> None:
+    """While the inbox is closed, one away message per conversation per closed spell (the job key names
+    the spell by the opening that ends it). Messages that no automatic message may answer (RFC 3834:
+    out-of-office, lists, bounces) do not ask for one."""
+    hours = business_hours.from_settings(inbox.settings)
+    if hours is None or not hours.away_message or hours.is_open(now):
+        return
+    opening = hours.next_opening(now)
+    wanted: dict[uuid.UUID, None] = {}
+    for i, row in zip(fresh, rows, strict=True):
+        if not items[i].no_auto_reply:
+            wanted[row["conversation_id"]] = None
+    await enqueue_many(
+        session,
+        business_hours.AWAY_MESSAGE_JOB,
+        [
+            (
+                {"conversation_id": str(conv_id), "opening": opening.isoformat() if opening else None},
+                business_hours.away_job_key(conv_id, opening),
+            )
+            for conv_id in wanted
+        ],
+        workspace_id=inbox.workspace_id,
+    )
 
 
 # How far back a provider's send time is believed. Providers and integrators redeliver for days after an

@@ -51,8 +51,14 @@ async def post_message(
     attachments: list[NewAttachment] | None = None,
     reply_to_id: uuid.UUID | None = None,
     content_attributes: dict[str, Any] | None = None,
+    automatic: str | None = None,
 ) -> Message:
-    """An agent's (or AI's) reply, delivered by a job; or a private note, which never leaves Relaydesk."""
+    """An agent's (or AI's) reply, delivered by a job; or a private note, which never leaves Relaydesk.
+
+    `automatic` names an automatic message (`"away_message"`): it is stored in
+    `content_attributes["automatic"]` (the e-mail channel stamps such mail `Auto-Submitted`, RFC 3834),
+    its events name the automation as actor, and it is no answer from a person: the conversation keeps
+    waiting and its first reply time stays unset."""
     attachments = attachments or []
     check_content(text, attachments)
     if sender_kind not in ("agent", "ai", "system"):
@@ -71,15 +77,16 @@ async def post_message(
         status="sent" if private else "pending",
         sent_at=now if private else None,
         reply_to_id=reply_to_id,
-        content_attributes=dict(content_attributes or {}),
+        content_attributes=dict(content_attributes or {}) | ({"automatic": automatic} if automatic else {}),
         created_at=now,
     )
     await _store(session, msg, text, attachments)
     conv.last_activity_at = now
     conv.last_message_id = msg.id
     if not private:
-        conv.waiting_since = None
-        conv.first_reply_at = conv.first_reply_at or now
+        if not automatic:
+            conv.waiting_since = None
+            conv.first_reply_at = conv.first_reply_at or now
         await enqueue(
             session,
             "outbound.deliver",
@@ -88,6 +95,8 @@ async def post_message(
             idempotency_key=f"deliver:{msg.id}",
         )
     by = {"agent": events.user_or_system(sender_user_id), "ai": events.AI}.get(sender_kind, events.SYSTEM)
+    if automatic:
+        by = events.AUTOMATION
     await emit(session, workspace_id, events.message_created(msg, by))
     await emit(session, workspace_id, events.conversation_updated(conv, ["message"], actor=by))
     return msg

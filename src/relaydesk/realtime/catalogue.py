@@ -46,6 +46,8 @@ class Actor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 SYSTEM = Actor("system")
 AI = Actor("ai")
+# Rules Relaydesk runs on its own (the away message of business hours).
+AUTOMATION = Actor("automation")
 
 
 def user(user_id: uuid.UUID) -> Actor:

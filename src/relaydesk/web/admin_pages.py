@@ -33,6 +33,7 @@ from relaydesk.privacy import storage
 from relaydesk.queries.receivers import receivers_of
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
+from relaydesk.web import admin_hours
 from relaydesk.web.render import WebContext, check_form, page, web_context
 
 SECTIONS = [
@@ -90,6 +91,7 @@ def inbox_row(inbox: Inbox, base_url: str, receiver: dict[str, Any] | None = Non
         "last_error_at": iso(inbox.last_error_at),
         "failed_events": inbox.failed_events,
         "receiver": receiver,
+        "hours": admin_hours.form_values(inbox.settings),
     }
 
 
@@ -106,6 +108,7 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
             return {
                 "inboxes": [inbox_row(i, runtime.settings.base_url, receivers.get(i.id)) for i in inboxes],
                 "channel_types": implemented_channels(),
+                "timezones": admin_hours.timezones(),
             }
         if section == "people":
             members = (
@@ -305,6 +308,10 @@ async def _inboxes_update(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtim
     )
 
 
+async def _inboxes_hours(s: Any, ctx: WebContext, f: dict[str, Any], rt: Runtime) -> None:
+    await admin_hours.save_from_form(s, ctx.workspace.id, _uuid(f), f, ctx.info.user.id)
+
+
 def _owner_only(ctx: WebContext, what: str) -> None:
     if ctx.role != "owner":
         raise Forbidden(f"only an owner can {what}")
@@ -463,6 +470,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("inboxes", "update"): _inboxes_update,
     ("inboxes", "rotate"): _inboxes_rotate,
     ("inboxes", "reveal"): _inboxes_reveal,
+    ("inboxes", "hours"): _inboxes_hours,
     ("people", "invite"): _people_invite,
     ("people", "revoke"): _people_revoke,
     ("people", "role"): _people_role,

@@ -1,5 +1,5 @@
 """Every job handler module; importing this package registers them all."""
 
-from relaydesk.jobs.handlers import ai, attachments, inbound, maintenance, outbound, rekey, webhooks
+from relaydesk.jobs.handlers import ai, attachments, hours, inbound, maintenance, outbound, rekey, webhooks
 
-__all__ = ["ai", "attachments", "inbound", "maintenance", "outbound", "rekey", "webhooks"]
+__all__ = ["ai", "attachments", "hours", "inbound", "maintenance", "outbound", "rekey", "webhooks"]
