@@ -152,7 +152,9 @@ async def add_email_inbox(url: str, master_key: str, port: int) -> dict[str, str
                 name="Support mail",
                 channel_type="email",
                 settings={
-                    "address": IMAP_USER,
+                    "from_address": IMAP_USER,
+                    "smtp_host": "127.0.0.1",
+                    "smtp_security": "plain",
                     "imap_host": "127.0.0.1",
                     "imap_port": port,
                     "imap_security": "plain",

@@ -2,8 +2,8 @@
 wired to the worker's `ReceiverContext`.
 
 The inbox's IMAP account comes from its settings (`imap_host`, `imap_port`, `imap_security`,
-`imap_username`, `imap_mailbox`) and its sealed credentials (`imap_password`); an e-mail inbox without an
-IMAP host receives by webhook only and its receiver just waits. Each fetched mail is submitted like a
+`imap_username`, `imap_mailbox`, declared by the e-mail spec) and its sealed credentials (`imap_password`);
+an e-mail inbox without an IMAP host receives by webhook only and its receiver just waits. Each fetched mail is submitted like a
 webhook request: dedupe key and parse from the e-mail spec (the Message-ID, or a digest of the mail when it
 has none), body sealed, stored with its processing job by the intake. A mail the parser refuses (a mail
 bomb, broken MIME) is not stored: it stays in the mailbox, untouched, and the inbox's health line says
@@ -18,30 +18,7 @@ import datetime as dt
 from typing import Any
 
 from relaydesk.channels.email.imap import ImapAccount, ImapReceiver, ReceiverStatus, Timing
-from relaydesk.channels.spec import (
-    ChannelSpec,
-    FieldSpec,
-    InboundRequest,
-    InvalidPayload,
-    ReceiverContext,
-)
-
-#: The inbox settings of the IMAP side (the e-mail spec lists them with its own).
-IMAP_SETTINGS: tuple[FieldSpec, ...] = (
-    FieldSpec("imap_host", "IMAP server", "host", help="Leave empty to receive by webhook only."),
-    FieldSpec("imap_port", "IMAP port", "port", default=993),
-    FieldSpec(
-        "imap_security",
-        "IMAP security",
-        "choice",
-        default="tls",
-        choices=("tls", "starttls", "plain"),
-        help="tls: implicit TLS (port 993); starttls: port 143 upgraded; plain: loopback servers only.",
-    ),
-    FieldSpec("imap_username", "IMAP user name", "text", max_length=320),
-    FieldSpec("imap_mailbox", "IMAP mailbox", "text", default="INBOX", max_length=200),
-)
-IMAP_CREDENTIALS: tuple[FieldSpec, ...] = (FieldSpec("imap_password", "IMAP password", "secret"),)
+from relaydesk.channels.spec import ChannelSpec, InboundRequest, InvalidPayload, ReceiverContext
 
 #: Kept with each stored mail: how `parse` reads the body again.
 MAIL_HEADERS = {"content-type": "message/rfc822"}

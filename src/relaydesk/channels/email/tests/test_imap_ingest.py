@@ -30,7 +30,9 @@ async def email_inbox(runtime: Runtime, ws: Any, server: LoopbackImapServer, **s
             name="Support mail",
             channel_type="email",
             settings={
-                "address": USER,
+                "from_address": USER,
+                "smtp_host": "127.0.0.1",
+                "smtp_security": "plain",
                 "imap_host": "127.0.0.1",
                 "imap_port": server.port,
                 "imap_security": "plain",
