@@ -9,7 +9,7 @@ master key; on PostgreSQL a database named relaydesk_bench_convlist_<size>); `--
 How the data is written: rows go in with SQLAlchemy Core `insert()` executemany in big batches, straight
 into contacts, conversations (with `last_message_id` and `unread_count`), messages, labels and the blind
 search-token table (digests made by the workspace's real `BlindIndex`, so `search_messages` works). Sealing
-a million messages one by one through privacy/storage.py would take far longer than the benchmark, so the
+a million messages one by one through privacy/storage/ would take far longer than the benchmark, so the
 bulk rows carry no personal data (NULL content/PII: same row and index sizes minus the ciphertext), and the
 newest `--real` conversations (every page the benchmark reads) get their contact PII and last message
 written through `storage.write_contact` / `storage.write_message_content`, so the timed pages decrypt real
@@ -230,7 +230,7 @@ async def analyze(runtime: Any) -> None:
 async def _write_real(
     runtime: Any, ws_id: uuid.UUID, real: int, rng: random.Random, vocab: list[str], weights: list[float]
 ) -> int:
-    """Seal the newest conversations' contact PII and last message through privacy/storage.py."""
+    """Seal the newest conversations' contact PII and last message through privacy/storage/."""
     from relaydesk.models import Conversation
 
     async with runtime.db.read() as session:
@@ -248,7 +248,7 @@ async def _write_real(
 async def _seal(
     runtime: Any, rows: list[tuple[Any, ...]], rng: random.Random, vocab: list[str], weights: list[float]
 ) -> int:
-    """Write contact PII and last-message content through privacy/storage.py for (contact id, message
+    """Write contact PII and last-message content through privacy/storage/ for (contact id, message
     id, workspace id) rows."""
     from relaydesk.models import Contact, Message
     from relaydesk.privacy import storage
@@ -280,7 +280,7 @@ async def _seal(
                     )
             done += len(chunk)
     except Exception as exc:  # the storage layer is evolving; the bulk data stays usable without it
-        print(f"  writing real PII/content through privacy/storage.py failed after {done}: {exc!r}")
+        print(f"  writing real PII/content through privacy/storage/ failed after {done}: {exc!r}")
     return done
 
 
@@ -670,7 +670,7 @@ async def run(args: argparse.Namespace) -> None:
     text = (
         f"backend: {backend}, {args.conversations:,} conversations / {args.messages:,} messages, "
         f"{meta.get('real_conversations', 0):,} conversations (the newest and every timed page) sealed "
-        "through privacy/storage.py; "
+        "through privacy/storage/; "
         f"server RSS during the HTTP runs {rss:.0f} MB\n\n{table}"
     )
     print(text)

@@ -173,7 +173,7 @@ def test_channel_specs_never_touch_the_database():
     assert offenders == []
 
 
-# Personal data is assigned only inside privacy/storage.py (and read back through it).
+# Personal data is assigned only inside privacy/storage/ (and read back through it).
 _PII_WRITE = re.compile(r"\.(content|email|phone|credentials|notes)\s*=(?!=)|\bdata=|\bbody=(?!storage\.)")
 
 

@@ -5,7 +5,7 @@ messages a second. `receive_incoming_batch` therefore works set-wise: one query 
 one the known identities, one the open conversations, then one insert per table and one executemany
 update of the conversations, with one sequence allocation for all the realtime events — about 15
 statements per batch however many messages it holds (`bench/sql_census.py`). Rows are built with Core,
-not the ORM unit of work; personal data is still sealed only by `privacy/storage.py`.
+not the ORM unit of work; personal data is still sealed only by `privacy/storage/`.
 
 Concurrency: on SQLite the batch runs inside the one writer's `BEGIN IMMEDIATE`; on PostgreSQL the open
 conversations are read `FOR UPDATE`, and two workers racing to create the same contact or message collide

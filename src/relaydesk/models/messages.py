@@ -38,7 +38,7 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     sender_contact_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("contacts.id", ondelete="SET NULL")
     )
-    # Sealed under the conversation contact's data key (privacy/storage.py).
+    # Sealed under the conversation contact's data key (privacy/storage/).
     content: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(sa.String(20), default="sent")
@@ -58,7 +58,7 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
 
 class Attachment(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     """A file attached to a message. Everything that could identify the file is sealed or keyed under the
-    message's contact key (privacy/storage.py): the bytes, the file name, and a keyed digest of the content.
+    message's contact key (privacy/storage/): the bytes, the file name, and a keyed digest of the content.
     Content type and size stay in clear (docs/encryption.md §4)."""
 
     __tablename__ = "attachments"

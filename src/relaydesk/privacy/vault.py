@@ -7,7 +7,7 @@ unwrapped keys for `cache_ttl` seconds; its store (`keystore.DbKeyStore`) works 
 Why `drive`: the store only makes SQLAlchemy's greenlet-adapted synchronous calls, so a ring coroutine
 never really suspends and can be run to completion synchronously. That is what allows decrypting keys to
 be fetched from inside ORM events (a page of messages is loaded with one extra key query, see
-`storage.py`), and from async code through `run` (which uses `AsyncSession.run_sync`).
+`storage/`), and from async code through `run` (which uses `AsyncSession.run_sync`).
 
 Keys inserted by a transaction that later rolls back are evicted from the cache (`after_soft_rollback`),
 so no later write can seal data under a key that was never committed.

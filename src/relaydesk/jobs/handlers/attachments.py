@@ -3,7 +3,7 @@
 A periodic job rather than a one-off: it needs no operator step after an upgrade, and once every row is
 converted a run costs one probe of an empty partial index. Resumable and idempotent by construction: a
 converted row leaves that index, each batch commits on its own, and a killed run loses only its open batch
-(privacy/storage.py `seal_clear_attachment_metadata`, docs/encryption.md §4).
+(privacy/storage/ `seal_clear_attachment_metadata`, docs/encryption.md §4).
 """
 
 from __future__ import annotations
