@@ -77,6 +77,10 @@ NOT_PERSONAL: dict[str, tuple[tuple[str, ...], str]] = {
         ("name", "channel_type", "public_id", "settings", "last_error", "reauth_reason", "receiver_state"),
         "the business's channel configuration, its last connection error or refusal, the receiver's cursor",
     ),
+    "inbox_receivers": (
+        ("state", "last_error", "holder"),
+        "a background receiver's state, its last connection error and the worker's name (never mail content)",
+    ),
     "webhook_endpoints": (
         ("url", "description", "event_types", "last_error"),
         "the business's integration endpoints and their delivery errors",
@@ -112,6 +116,8 @@ OUTSIDE_DATABASE: dict[str, str] = {
     "realtime/catalogue.py": "regenerates the event table of docs/api.md (a developer command)",
     "privacy/storage/__main__.py": "regenerates the map table of docs/privacy.md (a developer command)",
     "channels/email/imap_server.py": "the loopback IMAP server's self-signed certificate (tests, demo)",
+    "demo_mail.py": "the demo's mail-server address file and the mailbox file of the mails the demo sent to "
+    "outside addresses (demo mode only; made-up addresses a newcomer typed)",
 }
 
 # Stores kept in memory only, with what they hold.
@@ -120,6 +126,7 @@ IN_MEMORY: dict[str, str] = {
     "ai/agent/workspace_intents.py": "unpacked intent classifiers per workspace (no contact data)",
     "ai/knowledge/retrieval.py": "knowledge-base vectors per workspace (help articles only)",
     "realtime/": "the event bus (in-process or Redis pub/sub) relays event rows: ids and state only",
+    "demo_mail.py": "the demo's support mailbox on its IMAP server (pymap's in-memory backend, demo mode only)",
 }
 
 
