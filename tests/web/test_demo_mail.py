@@ -14,7 +14,7 @@ from relaydesk.demo import seed_demo, wire_demo_mail
 from relaydesk.demo_mail import DemoMailServers, outside_mail
 from relaydesk.inbound.receivers import ReceiverSupervisor
 from relaydesk.models import Message
-from tests.web.helpers import login
+from tests.web.helpers import csrf_of, login
 
 
 async def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +58,9 @@ async def test_a_newcomer_mails_the_demo_and_reads_the_agents_answer(
         ]
         conv = next(c for c in convs if c["contact"]["email"] == "you@example.com")
         reply = await client.post(
-            f"/api/v1/conversations/{conv['id']}/messages", json={"text": "It left our warehouse today."}
+            f"/api/v1/conversations/{conv['id']}/messages",
+            json={"content": "It left our warehouse today."},
+            headers={"X-CSRF-Token": await csrf_of(client)},
         )
         assert reply.status_code == 201, reply.text
 

@@ -159,9 +159,11 @@ class ReceiverSupervisor:
         self.allow_private = allow_private
         self.running: dict[uuid.UUID, _Running] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._stopping = False
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="receiver-supervisor")
 
@@ -170,21 +172,27 @@ class ReceiverSupervisor:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Let the current pass finish, then stop every receiver and give up their leases. (A flag, not
+        only a cancellation: a cancel racing a poke can be lost inside `wait_for` on Python 3.11.)"""
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done, _ = await asyncio.wait({task}, timeout=30)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._stop_all(list(self.running))
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.reconcile()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # the database may be away for a moment: try again at the next scan
                 log.warning("reconciling the receivers failed", exc_info=True)
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.scan_seconds)
             self._wake.clear()
