@@ -4,6 +4,8 @@ Starts `python -m relaydesk demo` on a free loopback port with a new SQLite data
 (the demo's login file is written there too), waits for /health, then logs in as the demo's admin in a real
 Chromium (Playwright; `CHROMIUM` overrides /usr/bin/chromium) and saves each page into docs/screenshots/
 (or `--out DIR`). The demo's inbox has the offline AI on, so the assistant panel shows real suggestions.
+Last, a visitor writes through the chat widget on the demo website (another port: another origin), an agent
+answers from the inbox, and the website with the open widget is saved as widget.png.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 180) 
     raise SystemExit(f"the demo server did not answer {url} within {timeout:.0f} s")
 
 
-async def _capture(base: str, email: str, password: str, out: Path) -> None:
+async def _capture(base: str, site: str, email: str, password: str, out: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
     async with async_playwright() as pw:
@@ -71,6 +73,29 @@ async def _capture(base: str, email: str, password: str, out: Path) -> None:
         for name, path in (("admin-inboxes", "/admin/inboxes"), ("admin-knowledge", "/admin/knowledge")):
             await page.goto(base + path)
             await page.screenshot(path=str(out / f"{name}.png"))
+
+        # The chat widget on the demo website (its own origin), answered from the inbox.
+        site_page = await (await browser.new_context(viewport={"width": 1100, "height": 760})).new_page()
+        await site_page.goto(site)
+        await site_page.wait_for_function("window.Relaydesk && window.Relaydesk.version === 1")
+        await site_page.mouse.click(1100 - 48, 760 - 48)
+        await site_page.wait_for_function("document.querySelector('[data-relaydesk]')")
+        frame = None
+        while frame is None:
+            frame = next((f for f in site_page.frames if "/frame?host=" in f.url), None)
+            await site_page.wait_for_timeout(50)
+        await frame.wait_for_load_state()
+        await frame.get_by_label("Your name").fill("Noah Becker")
+        await frame.locator("#consent").check()
+        await frame.locator("#adult").check()
+        await frame.locator("#text").fill("Hi! Can I still change the delivery address of order #1107?")
+        await frame.locator("#text").press("Enter")
+        await page.goto(base + "/inbox")
+        await page.locator("#conv-list li.conv a", has_text="Noah Becker").click()
+        await page.locator("#composer-text").fill("Yes, it has not shipped yet. Which address should we use?")
+        await page.locator("#composer-text").press("Enter")
+        await expect(frame.locator("#messages li.agent")).to_contain_text("has not shipped", timeout=20_000)
+        await site_page.screenshot(path=str(out / "widget.png"))
         await browser.close()
 
 
@@ -79,7 +104,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port, site_port = _free_port(), _free_port()
     with tempfile.TemporaryDirectory(prefix="relaydesk-screenshots-") as tmp:
         env = {
             **os.environ,
@@ -87,13 +112,16 @@ def main() -> None:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
         }
         server = subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
-            [sys.executable, "-m", "relaydesk", "demo", "--port", str(port)], cwd=tmp, env=env
+            [sys.executable, "-m", "relaydesk", "demo", "--port", str(port), "--site-port", str(site_port)],
+            cwd=tmp,
+            env=env,
         )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_for(base + "/health", server)
             email, password = (Path(tmp) / ".relaydesk" / "demo-login.txt").read_text().split("\n")[:2]
-            asyncio.run(_capture(base, email, password, args.out))
+            site = f"http://127.0.0.1:{site_port}/"
+            asyncio.run(_capture(base, site, email, password, args.out))
         finally:
             server.terminate()
             try:

@@ -59,6 +59,9 @@ class Settings:
     session_absolute_seconds: int = 7 * 24 * 3600
     # Send cookies with the Secure flag (turn on behind TLS; HSTS is sent too).
     secure_cookies: bool = False
+    # Website chat widget: messages (and files) one visitor may send per minute; one client address may
+    # start that many visitor sessions and send four times as many messages (429 above).
+    widget_messages_per_minute: int = 30
     # Log level for the server and workers.
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -221,6 +221,45 @@ async def seed_demo(runtime: Runtime) -> DemoLogin:
     return DemoLogin("admin@acme.example", password)
 
 
+DEMO_WIDGET_NAME = "Website chat"
+
+
+async def seed_demo_widget(runtime: Runtime, site_url: str) -> str:
+    """The demo's widget inbox (made once; its allowed origins follow the demo website's port), for the
+    demo website `relaydesk demo` serves beside Relaydesk. Returns the inbox's public id."""
+    from relaydesk.actions.inboxes import update_inbox
+
+    origins = [site_url, site_url.replace("127.0.0.1", "localhost")]
+    async with runtime.db.write() as session:
+        ws_id = (
+            await session.execute(sa.select(Workspace.id).where(Workspace.slug == DEMO_SLUG))
+        ).scalar_one()
+        inbox = (
+            await session.execute(
+                sa.select(Inbox).where(Inbox.workspace_id == ws_id, Inbox.channel_type == "widget")
+            )
+        ).scalar_one_or_none()
+        if inbox is None:
+            inbox = await create_inbox(
+                session,
+                ws_id,
+                name=DEMO_WIDGET_NAME,
+                channel_type="widget",
+                settings={"allowed_origins": origins, "title": "Acme support"},
+            )
+        elif inbox.settings.get("allowed_origins") != origins:
+            await update_inbox(session, ws_id, inbox.id, settings={"allowed_origins": origins})
+        return inbox.public_id
+
+
+def demo_site(relaydesk_url: str, public_id: str) -> Any:
+    """The demo website: a shop page on its own origin that embeds the widget with its one script tag
+    (the widget's loopback host site, channels/widget/fake.py)."""
+    from relaydesk.channels.widget.fake import HostSite
+
+    return HostSite(relaydesk_url, public_id, title="Acme Shop (demo website)")
+
+
 async def _seed_ai(
     session: Any,
     workspace_id: uuid.UUID,

@@ -40,6 +40,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """The thing existed but is no longer available (a one-time download taken, an expired archive)."""
+
+    status = 410
+    code = "gone"
+
+
 class TooLarge(DomainError):
     status = 413
     code = "too_large"

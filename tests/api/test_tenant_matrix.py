@@ -93,6 +93,8 @@ async def seed_b(client, runtime, ws) -> dict[str, str]:
             "attachments": [{"filename": "b.txt", "data_base64": base64.b64encode(b"b").decode()}],
         },
     )
+    export = await client.post(f"{API}/contacts/{contact['id']}/exports", headers=h)
+    assert export.status_code == 202, export.text
     webhook = await post("/webhooks", {"url": "https://example.com/b"})
     invitation = await post("/invitations", {"email": "invitee-b@example.com"})
     intent = await post("/ai/intents", {"name": "b_intent", "examples": ["b's own phrase"]})
@@ -125,6 +127,7 @@ async def seed_b(client, runtime, ws) -> dict[str, str]:
         "intent_id": intent["id"],
         "attachment_id": msg["attachments"][0]["id"],
         "message_id": msg["id"],
+        "export_id": export.json()["id"],
         "channel": "api",
         "public_id": ws.api_inbox_public_id,
         "b_agent_email": ws.agent.email,

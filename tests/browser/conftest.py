@@ -15,6 +15,9 @@ import pytest
 
 from relaydesk.auth.login import reset_throttles
 from relaydesk.channels.loopback import Loopback
+
+# The widget's fixtures (Relaydesk on its own origin, host sites on others) for tests/browser/test_widget.py.
+from relaydesk.channels.widget.tests.support import host_site, relaydesk_server  # noqa: F401
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.server.app import create_app
 from tests.web.helpers import cheap_argon2

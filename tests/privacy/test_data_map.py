@@ -114,7 +114,7 @@ def test_every_sealed_column_is_on_the_map():
 
 _FILE_WRITE = re.compile(
     r"\.write_(text|bytes)\(|\bopen\([^)]*['\"][wax]b?\+?['\"]|mkstemp|NamedTemporaryFile|TemporaryDirectory"
-    r"|\.mkdir\(|shutil\.(copy|move)"
+    r"|\.mkdir\(|shutil\.(copy|move)|\bos\.(open|fdopen)\("
 )
 
 

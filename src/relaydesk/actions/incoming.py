@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from relaydesk.actions import business_hours
 from relaydesk.actions.messages import check_content
-from relaydesk.channels.envelopes import IncomingMessage
+from relaydesk.channels.envelopes import IncomingMessage, ThreadHint
 from relaydesk.db.base import utcnow
 from relaydesk.db.ids import uuid7
 from relaydesk.jobs.outbox import enqueue_many
@@ -81,6 +81,19 @@ _OPEN_CONVERSATIONS = (
     .order_by(_conversations.c.last_activity_at.desc())
 )
 _OPEN_CONVERSATIONS_LOCKED = _OPEN_CONVERSATIONS.with_for_update()
+# Threading by references (e-mail): which conversation holds each referenced provider id on this inbox, and
+# the conversations themselves (by id, scoped to the workspace and inbox).
+_FIND_THREAD_MESSAGES = sa.select(_messages.c.provider_message_id, _messages.c.conversation_id).where(
+    _messages.c.workspace_id == sa.bindparam("ws"),
+    _messages.c.inbox_id == sa.bindparam("inbox"),
+    _messages.c.provider_message_id.in_(sa.bindparam("pids", expanding=True)),
+)
+_CONVERSATIONS_BY_ID = sa.select(_conversations).where(
+    _conversations.c.workspace_id == sa.bindparam("ws"),
+    _conversations.c.inbox_id == sa.bindparam("inbox"),
+    _conversations.c.id.in_(sa.bindparam("ids", expanding=True)),
+)
+_CONVERSATIONS_BY_ID_LOCKED = _CONVERSATIONS_BY_ID.with_for_update()
 _NUMBER_CONVERSATIONS = (
     sa.update(_workspaces)
     .where(_workspaces.c.id == sa.bindparam("ws"))
@@ -131,8 +144,10 @@ async def receive_incoming_batch(
     """Store customers' messages for one inbox, in order; returns `(message id, newly stored)` for each.
 
     Each message finds (or creates) its contact by the inbox identity and the contact's latest unresolved
-    conversation on this inbox (a resolved one stays closed: a new conversation starts). A provider id
-    already stored, or repeated in the batch, is not stored twice."""
+    conversation on this inbox (a resolved one stays closed: a new conversation starts). A message that
+    carries a `ThreadHint` (e-mail) goes by its references instead (`_thread_conversations`). A provider id
+    already stored, or repeated in the batch, is not stored twice. A message marked `no_auto_reply` keeps
+    the reason in `content_attributes["no_auto_reply"]`, and the AI never answers it (jobs/handlers/ai.py)."""
     for item in items:
         check_content(item.text, item.attachments)
     workspace_id = inbox.workspace_id
@@ -145,10 +160,18 @@ async def receive_incoming_batch(
 
     events: list[catalogue.Event] = []
     contact_of, new_keys = await _contacts_for(session, conn, inbox, [items[i] for i in fresh], now, events)
-    conversation_of = await _conversations_for(
-        conn, inbox, list(dict.fromkeys(contact_of.values())), now, events
+    plain = list(
+        dict.fromkeys(contact_of[items[i].external_contact_id] for i in fresh if items[i].thread is None)
     )
-    known = [cid for cid in conversation_of if cid not in new_keys]
+    conversation_of = await _conversations_for(conn, inbox, plain, now, events) if plain else {}
+    threaded = [i for i in fresh if items[i].thread is not None]
+    thread_of, reopened = (
+        await _thread_conversations(conn, inbox, items, threaded, contact_of, now, events)
+        if threaded
+        else ({}, set())
+    )
+    senders = {contact_of[items[i].external_contact_id] for i in fresh}
+    known = [cid for cid in senders if cid not in new_keys]
     keys = {**new_keys, **(await storage.contact_keys(session, workspace_id, known) if known else {})}
     reply_targets = await _reply_targets(conn, inbox, items, fresh, results)
 
@@ -160,8 +183,10 @@ async def receive_incoming_batch(
         item = items[i]
         message_id = results[i][0]
         contact_id = contact_of[item.external_contact_id]
-        conv = conversation_of[contact_id]
+        conv = thread_of[i] if item.thread is not None else conversation_of[contact_id]
         attributes = dict(item.content_attributes)
+        if item.no_auto_reply:
+            attributes["no_auto_reply"] = item.no_auto_reply[:200]
         row = {
             "id": message_id,
             "workspace_id": workspace_id,
@@ -214,9 +239,8 @@ async def receive_incoming_batch(
         await search_index.index_subjects(conn, index, workspace_id, search_index.MESSAGE, indexed)
     await _save_conversations(conn, list(touched.values()), now)
     for conv in touched.values():
-        events.append(
-            catalogue.conversation_updated(conv, ["message"], actor=catalogue.contact(conv.contact_id))
-        )
+        changed = ["message", "status"] if conv.id in reopened else ["message"]
+        events.append(catalogue.conversation_updated(conv, changed, actor=catalogue.contact(conv.contact_id)))
     await emit_many(session, workspace_id, events, conn=conn)
     if (inbox.settings or {}).get("ai_enabled"):  # mirrored by actions.ai: no query when AI is off
         await enqueue_many(
@@ -391,9 +415,26 @@ async def _conversations_for(
     missing = [cid for cid in contact_ids if cid not in current]
     if not missing:
         return current
-    last = (await conn.execute(_NUMBER_CONVERSATIONS, {"ws": workspace_id, "n": len(missing)})).scalar_one()
+    for conv in await _new_conversations(conn, inbox, missing, now, events):
+        current[conv.contact_id] = conv
+    return current
+
+
+async def _new_conversations(
+    conn: AsyncConnection,
+    inbox: InboxRef,
+    contact_ids: list[uuid.UUID],
+    now: Any,
+    events: list[catalogue.Event],
+) -> list[SimpleNamespace]:
+    """One new open conversation per entry of `contact_ids` (a contact may appear twice), numbered in order."""
+    workspace_id = inbox.workspace_id
+    last = (
+        await conn.execute(_NUMBER_CONVERSATIONS, {"ws": workspace_id, "n": len(contact_ids)})
+    ).scalar_one()
     rows = []
-    for number, contact_id in enumerate(missing, start=last - len(missing) + 1):
+    created = []
+    for number, contact_id in enumerate(contact_ids, start=last - len(contact_ids) + 1):
         row = {
             "id": uuid7(),
             "workspace_id": workspace_id,
@@ -417,10 +458,86 @@ async def _conversations_for(
         }
         rows.append(row)
         conv = SimpleNamespace(**row)
-        current[contact_id] = conv
+        created.append(conv)
         events.append(catalogue.conversation_created(conv, catalogue.contact(contact_id)))
     await conn.execute(_INSERT_CONVERSATIONS, rows)
-    return current
+    return created
+
+
+async def _thread_conversations(
+    conn: AsyncConnection,
+    inbox: InboxRef,
+    items: list[IncomingMessage],
+    threaded: list[int],
+    contact_of: dict[str, uuid.UUID],
+    now: Any,
+    events: list[catalogue.Event],
+) -> tuple[dict[int, SimpleNamespace], set[uuid.UUID]]:
+    """The conversation of each message that carries its own thread references (e-mail), by index.
+
+    In order: the conversation of the first referenced message found (stored on this inbox, or earlier in
+    this batch), then the conversation its token names, then a new conversation, never the contact's
+    latest one, so a new subject starts a new thread. A match counts only on this inbox and for the same
+    contact: a reference cannot move a message into someone else's conversation. A resolved conversation
+    answered in its thread is reopened. Returns the conversations and the ids of the reopened ones."""
+    ws = inbox.workspace_id
+    hints = {i: items[i].thread or ThreadHint() for i in threaded}
+    tokens = {i: _as_uuid(hints[i].conversation_token) for i in threaded}
+    wanted = list({pid for hint in hints.values() for pid in hint.message_ids})
+    by_message: dict[str, uuid.UUID] = {}
+    if wanted:
+        rows = await conn.execute(_FIND_THREAD_MESSAGES, {"ws": ws, "inbox": inbox.id, "pids": wanted})
+        by_message = {pid: conv_id for pid, conv_id in rows}
+    conv_ids = set(by_message.values()) | {t for t in tokens.values() if t}
+    loaded: dict[uuid.UUID, SimpleNamespace] = {}
+    if conv_ids:
+        stmt = _CONVERSATIONS_BY_ID_LOCKED if conn.dialect.name == "postgresql" else _CONVERSATIONS_BY_ID
+        for row in await conn.execute(stmt, {"ws": ws, "inbox": inbox.id, "ids": list(conv_ids)}):
+            loaded[row.id] = SimpleNamespace(**row._mapping)
+
+    found: dict[int, SimpleNamespace] = {}
+    parent: dict[int, int] = {}  # a message that references an earlier message of this batch
+    seen: dict[str, int] = {}  # provider id -> index, for the threaded messages before the current one
+    for i in threaded:
+        contact_id = contact_of[items[i].external_contact_id]
+        for pid in hints[i].message_ids:
+            earlier = seen.get(pid)
+            if earlier is not None and contact_of[items[earlier].external_contact_id] == contact_id:
+                parent[i] = earlier
+                break
+            conv = loaded.get(by_message[pid]) if pid in by_message else None
+            if conv is not None and conv.contact_id == contact_id:
+                found[i] = conv
+                break
+        else:
+            conv = loaded.get(tokens[i]) if tokens[i] else None
+            if conv is not None and conv.contact_id == contact_id:
+                found[i] = conv
+        if items[i].provider_message_id:
+            seen.setdefault(items[i].provider_message_id, i)
+
+    unmatched = [i for i in threaded if i not in found and i not in parent]
+    if unmatched:
+        created = await _new_conversations(
+            conn, inbox, [contact_of[items[i].external_contact_id] for i in unmatched], now, events
+        )
+        found.update(zip(unmatched, created, strict=True))
+    for i in threaded:  # in order, so a parent is always placed before its followers
+        if i in parent:
+            found[i] = found[parent[i]]
+    reopened: set[uuid.UUID] = set()
+    for conv in found.values():
+        if conv.status == "resolved":
+            conv.status = "open"
+            reopened.add(conv.id)
+    return found, reopened
+
+
+def _as_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 async def _reply_targets(

@@ -40,6 +40,9 @@ class IncomingMessage:
     sent_at: dt.datetime | None = None
     attachments: list[NewAttachment] = field(default_factory=list)
     reply_to_provider_id: str | None = None
+    # Clear JSON shown with the message: flags and ids, never personal data. By convention
+    # `original_attachment` is the index in `attachments` of the provider's full original (an e-mail's
+    # .eml) that a channel keeps beside the text it shows (OutboundMessage.reply_context opens it).
     content_attributes: dict[str, Any] = field(default_factory=dict)
     thread: ThreadHint | None = None
     # Why no automatic message (AI auto-reply, away message) may answer this one, e.g. an out-of-office

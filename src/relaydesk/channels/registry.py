@@ -16,7 +16,11 @@ from typing import Any
 from relaydesk.channels.spec import ChannelSpec
 
 #: One module per channel folder, in the order the admin offers them. Adding a channel = one line here.
-CHANNEL_MODULES: tuple[str, ...] = ("relaydesk.channels.api.spec",)
+CHANNEL_MODULES: tuple[str, ...] = (
+    "relaydesk.channels.api.spec",
+    "relaydesk.channels.widget.spec",
+    "relaydesk.channels.email.spec",
+)
 
 
 @cache

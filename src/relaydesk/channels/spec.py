@@ -314,6 +314,18 @@ class Answer:
 
 
 @dataclass
+class ReplyContext:
+    """The customer's latest message in the conversation, for a channel that threads its replies on the
+    provider's ids (e-mail's In-Reply-To, References and subject); given when `wants_reply_context`.
+    `original` is the provider's original the channel kept with that message (the attachment that
+    `content_attributes["original_attachment"]` points at), opened."""
+
+    provider_message_id: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    original: bytes | None = None
+
+
+@dataclass
 class OutboundMessage:
     """What a channel needs to deliver one agent (or AI) message; no database object leaks in.
 
@@ -332,6 +344,9 @@ class OutboundMessage:
     created_at: dt.datetime | None = None
     last_incoming_at: dt.datetime | None = None
     sent_by: str = "agent"
+    #: The attachments' bytes, for a channel that carries files itself (`wants_attachment_bytes`: e-mail).
+    files: list[NewAttachment] = field(default_factory=list)
+    reply_context: ReplyContext | None = None
 
 
 @dataclass
@@ -481,11 +496,19 @@ class ChannelSpec:
     reply_window_hours: ClassVar[int | None] = None
     #: Hosts `fetch_media` may download from.
     media_hosts: ClassVar[tuple[str, ...]] = ()
+    #: The outbound job opens the attachments' bytes into `OutboundMessage.files` (a channel that sends
+    #: files itself instead of linking them) and the customer's latest message into `reply_context`.
+    wants_attachment_bytes: ClassVar[bool] = False
+    wants_reply_context: ClassVar[bool] = False
 
     #: Import path (`module:attribute`) of the channel's loopback fake, for tests.
     fake: ClassVar[str]
     #: Import path of a list of Litestar handlers the server mounts (a door: may use runtime and actions).
     routes: ClassVar[str | None] = None
+    #: A page (one of the channel's `routes`, with `{inbox_id}` in its path) showing what the customer sees,
+    #: rendered with the settings given in its query string: the admin form previews them live as they are
+    #: typed (the widget's chat frame). None: the channel has nothing to preview.
+    preview: ClassVar[str | None] = None
     #: Import path of a zero-argument factory returning a `Receiver`, run by the worker per active inbox.
     receiver: ClassVar[str | None] = None
 
@@ -516,6 +539,11 @@ class ChannelSpec:
         """The request as provider-neutral envelopes; `InvalidPayload` when it is not what the provider
         sends. Called at the door (to refuse bad input before storing) and again from the stored event."""
         raise InvalidPayload(f"the {self.name} channel takes no webhook")
+
+    def embed_code(self, base_url: str, public_id: str) -> str | None:
+        """What a website pastes to use an inbox of this channel (the widget's script tag), shown on the
+        admin's inbox page and in the inbox API; None for channels a provider calls instead."""
+        return None
 
     def acknowledge(self, event_id: uuid.UUID | None, duplicate: bool) -> Answer | None:
         """The 2xx the provider wants (None: the door's JSON `{"id", "duplicate"}`, 202 or 200)."""

@@ -1,4 +1,4 @@
-"""`relaydesk serve | worker | demo | demo-mail | migrate | createadmin | token | keys | jobs`.
+"""`relaydesk serve | worker | demo | demo-mail | migrate | createadmin | token | keys | jobs | audit | contact`.
 
 Configuration comes from RELAYDESK_* environment variables and an optional TOML file (docs/configuration.md).
 """
@@ -11,11 +11,13 @@ import getpass
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
 from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
+from relaydesk.cli import contacts as contacts_cli
 from relaydesk.cli import demo_mail as demo_mail_cli
 from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
@@ -41,7 +43,11 @@ def _logging(settings: Settings) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _serve(settings: Settings, banner: str | None = None) -> None:
+def _serve(
+    settings: Settings, banner: str | None = None, companions: list[tuple[Any, int]] | None = None
+) -> None:
+    """Serve the app; `companions` are other ASGI apps served on loopback ports beside it (the demo's
+    website with the chat widget), stopped together with it."""
     import uvicorn
 
     from relaydesk.db.migrate import upgrade_sync
@@ -54,9 +60,30 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
     app = create_app(settings)
     if banner:
         click.echo(banner)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
-    )
+    level = settings.log_level.lower()
+    if not companions:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        return
+
+    async def serve_all() -> None:
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+            )
+        ] + [
+            uvicorn.Server(
+                uvicorn.Config(companion, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+            )
+            for companion, port in companions
+        ]
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        # Each server installs the signal handlers in turn, so one Ctrl-C reaches one of them: stop the rest.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(serve_all())
 
 
 @click.group(cls=errors.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,12 +154,18 @@ def migrate() -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--database-url", default=None, help="Default: a relaydesk-demo.db SQLite file here.")
-def demo(port: int | None, database_url: str | None) -> None:
+@click.option(
+    "--site-port",
+    type=int,
+    default=None,
+    help="Port of the demo website with the chat widget (default: port + 1).",
+)
+def demo(port: int | None, database_url: str | None, site_port: int | None) -> None:
     """Run Relaydesk with a demo workspace on embedded SQLite; prints the URL and the login."""
     import os
 
     from relaydesk.db.migrate import upgrade_sync
-    from relaydesk.demo import seed_demo, wire_demo_mail
+    from relaydesk.demo import demo_site, seed_demo, seed_demo_widget, wire_demo_mail
     from relaydesk.demo_mail import DemoMailServers
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
@@ -140,23 +173,27 @@ def demo(port: int | None, database_url: str | None) -> None:
     settings = _settings(demo=True, database_url=url, port=port, allow_private_targets="channels")
     _logging(settings)
     upgrade_sync(settings.database_url)
+    site_port = site_port or settings.port + 1
+    site_url = f"http://127.0.0.1:{site_port}"
 
     # The demo's own SMTP and IMAP servers on 127.0.0.1, for its e-mail inbox (relaydesk/demo_mail.py).
     mail_servers = DemoMailServers()
     mail = mail_servers.start()
 
-    async def seed() -> tuple[str, str]:
+    async def seed() -> tuple[str, str, str]:
         async with errors.opened(settings) as runtime:
             login = await seed_demo(runtime)
+            public_id = await seed_demo_widget(runtime, site_url)
             await wire_demo_mail(runtime, mail)
-        return login.email, login.password
+        return login.email, login.password, public_id
 
-    email, password = asyncio.run(seed())
+    email, password, public_id = asyncio.run(seed())
     banner = (
         f"\n  Relaydesk demo is running at {settings.base_url}/\n"
         f"  Log in as {email} with password {password}\n"
         f"  (agents sam@acme.example and riley@acme.example use the same password)\n"
         f"  API docs: {settings.base_url}/api/v1/schema/swagger\n"
+        f"  A website with the chat widget (another origin): {site_url}/\n"
         f"\n  E-mail: the demo runs its own mail servers (SMTP 127.0.0.1:{mail.smtp_port}, "
         f"IMAP 127.0.0.1:{mail.imap_port}).\n"
         f"  Write to {mail.support_address} from another terminal in this folder:\n"
@@ -165,7 +202,7 @@ def demo(port: int | None, database_url: str | None) -> None:
         f"    .venv/bin/relaydesk demo-mail inbox --for you@example.com\n"
     )
     try:
-        _serve(settings, banner)
+        _serve(settings, banner, companions=[(demo_site(settings.base_url, public_id), site_port)])
     finally:
         mail_servers.stop()
 
@@ -262,6 +299,7 @@ def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...])
 main.add_command(keys_cli.keys)
 main.add_command(audit_cli.audit)
 main.add_command(demo_mail_cli.demo_mail)
+main.add_command(contacts_cli.contact)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ from relaydesk.models.keys import ContactKey, KeyRotation, WorkspaceKey
 from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
+from relaydesk.models.privacy_requests import ContactExport, SubjectRequest
 from relaydesk.models.receivers import InboxReceiver
 from relaydesk.models.search import SearchToken
 from relaydesk.models.users import ApiToken, Invitation, RecoveryCode, User, UserSession
@@ -30,6 +31,7 @@ __all__ = [
     "AuditEvent",
     "CannedResponse",
     "Contact",
+    "ContactExport",
     "ContactIdentity",
     "ContactKey",
     "Conversation",
@@ -48,6 +50,7 @@ __all__ = [
     "Message",
     "RecoveryCode",
     "SearchToken",
+    "SubjectRequest",
     "Team",
     "TeamMember",
     "User",

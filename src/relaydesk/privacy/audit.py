@@ -80,6 +80,11 @@ ACTIONS: Mapping[str, str] = {
     "keys.master_rotated": "everything was re-wrapped under a new master key (`relaydesk keys rotate --master`)",
     "keys.contact_shredded": "a contact's key was destroyed (crypto-shredding)",
     "contact.viewed": "a contact's full profile was read",
+    # data-subject requests (actions/exports.py)
+    "contact.export_requested": "an export of a contact's data was requested (access request recorded)",
+    "contact.exported": "a contact's export archive was built (counts of what it holds)",
+    "contact.export_downloaded": "a contact's export archive was downloaded by its requester (then emptied)",
+    "contact.export_expired": "a contact's export archive expired undownloaded and was emptied",
     "audit.purged": "the oldest audit rows past retention were removed behind a checkpoint",
 }
 

@@ -101,3 +101,38 @@ async def get_message(
     if msg is None:
         raise NotFound("message not found")
     return (await hydrate(session, [msg]))[0]
+
+
+async def reply_context(
+    session: AsyncSession, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> tuple[Message, Attachment | None] | None:
+    """The customer's latest message in a conversation (thread order) and the provider original kept with
+    it (`content_attributes["original_attachment"]`), for a reply threaded on it (e-mail). Two queries."""
+    latest = (
+        await session.execute(
+            sa.select(Message)
+            .where(
+                Message.workspace_id == workspace_id,
+                Message.conversation_id == conversation_id,
+                Message.message_type == "incoming",
+            )
+            .order_by(Message.ordered_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if latest is None:
+        return None
+    index = (latest.content_attributes or {}).get("original_attachment")
+    if not isinstance(index, int) or index < 0:
+        return latest, None
+    original = (
+        await session.execute(
+            sa.select(Attachment)
+            .where(Attachment.workspace_id == workspace_id, Attachment.message_id == latest.id)
+            .order_by(Attachment.created_at, Attachment.id)
+            .offset(index)
+            .limit(1)
+            .options(sa.orm.undefer(Attachment.data))
+        )
+    ).scalar_one_or_none()
+    return latest, original

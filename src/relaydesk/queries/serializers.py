@@ -108,6 +108,9 @@ def message_json(
         "sender_name": sender_name,
         "content": storage.read_message_content(message),
         "attachments": [attachment_json(a) for a in attachments],
+        # Clear flags and ids the channel recorded (never personal data): e.g. `email.html`,
+        # `email.remote_images`, `no_auto_reply`, `original_attachment` (docs/email.md).
+        "content_attributes": message.content_attributes or {},
         "status": message.status,
         "sent_at": iso(message.sent_at),
         "delivered_at": iso(message.delivered_at),

@@ -3,7 +3,7 @@
 They are added by a `before_send` hook, which Litestar runs at the outermost layer: the framework's own
 answers (404 for an unknown path, 405, 401 from the auth middleware, 500, static files) get them exactly
 like our handlers' pages. A response that already carries a Content-Security-Policy (a route needing a
-stricter one) keeps it. Templates read the nonce through `csp_nonce(scope)`; inline scripts without it
+stricter one, or the widget's frame, which names the sites that may embed it) keeps it. Templates read the nonce through `csp_nonce(scope)`; inline scripts without it
 do not run.
 """
 
@@ -43,10 +43,13 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     headers["x-content-type-options"] = "nosniff"
     headers["referrer-policy"] = "same-origin"
-    headers["x-frame-options"] = "DENY"
     headers["cross-origin-opener-policy"] = "same-origin"
     if "content-security-policy" not in headers:
         headers["content-security-policy"] = csp(csp_nonce(scope))
+    # A page that names who may frame it (the widget's chat frame) is governed by its CSP
+    # `frame-ancestors`; every other answer refuses framing in old browsers too.
+    if "frame-ancestors 'none'" in headers["content-security-policy"]:
+        headers["x-frame-options"] = "DENY"
     runtime = getattr(scope["app"].state, "runtime", None)
     if runtime is not None and runtime.settings.secure_cookies:
         headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"

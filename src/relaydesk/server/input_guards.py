@@ -9,7 +9,7 @@ WebSocket request after routing (it knows the route's body limit, its path param
 query parameters) and before the handler:
 
 * body larger than the route's limit: 413, refused on the announced `Content-Length` before reading, or as
-  soon as the streamed bytes pass it;
+  soon as the streamed bytes pass it (the only check of a route that declares `BINARY_BODY`, a file upload);
 * JSON nested deeper than `MAX_DEPTH`: 400 (checked on the raw bytes, without recursion);
 * NUL or a lone UTF-16 surrogate (text no database column can store) in a JSON string or key, a form field,
   a query parameter or a path parameter: 400 naming the field;
@@ -43,6 +43,9 @@ from litestar.utils.scope.state import ScopeState
 
 from relaydesk.server.errors import error_body
 
+#: Route option (`opt={BINARY_BODY: True}`) of a handler whose body is a file, not text: its bytes are
+#: only size-limited here, and the handler checks them (the widget's upload checks type and size).
+BINARY_BODY = "binary_body"
 #: Deepest JSON nesting any route accepts (the deepest real document, inbox settings, is a few levels).
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -253,6 +256,8 @@ async def inspect_http(scope: Scope, receive: Receive) -> None:
     ScopeState.from_scope(scope).body = body
     if not body:
         return
+    if (getattr(route_handler, "opt", None) or {}).get(BINARY_BODY):
+        return  # the route takes raw bytes (a file upload) and checks them itself
     content_type = _content_type(scope)
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("application/x-www-form-urlencoded", "multipart/form-data"):

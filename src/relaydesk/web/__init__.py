@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from litestar.static_files import create_static_files_router
 
-from relaydesk.web import admin_ai_pages, admin_audit_pages, admin_pages, auth_pages, inbox_pages
+from relaydesk.web import (
+    admin_ai_pages,
+    admin_audit_pages,
+    admin_contact_pages,
+    admin_pages,
+    auth_pages,
+    inbox_pages,
+)
 from relaydesk.web.render import STATIC
 
 static_files = create_static_files_router(
@@ -22,6 +29,7 @@ ROUTE_HANDLERS: list = [
     *admin_pages.ROUTES,
     *admin_ai_pages.ROUTES,
     *admin_audit_pages.ROUTES,
+    *admin_contact_pages.ROUTES,
     static_files,
 ]
 

@@ -52,6 +52,8 @@ SECTIONS = [
     ("intents", "Intents"),
     # web/admin_audit_pages.py (read only, filters as GET parameters).
     ("audit", "Audit log"),
+    # web/admin_contact_pages.py (profile and data-subject requests).
+    ("contacts", "Contacts"),
 ]
 
 
@@ -75,6 +77,7 @@ def inbox_row(inbox: Inbox, base_url: str, receiver: dict[str, Any] | None = Non
         "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}"
         if spec is None or spec.takes_webhooks
         else None,
+        "embed_code": spec.embed_code(base_url, inbox.public_id) if spec else None,
         "secrets": [(f.name, f.label, f.help) for f in (spec.generated_credentials() if spec else ())]
         if inbox_actions.revealable_secrets(inbox)
         else [],
@@ -92,6 +95,7 @@ def inbox_row(inbox: Inbox, base_url: str, receiver: dict[str, Any] | None = Non
         "failed_events": inbox.failed_events,
         "receiver": receiver,
         "hours": admin_hours.form_values(inbox.settings),
+        "preview_url": spec.preview.format(inbox_id=inbox.id) if spec and spec.preview else None,
     }
 
 

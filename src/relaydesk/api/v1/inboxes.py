@@ -22,6 +22,7 @@ from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
 from relaydesk.auth.guards import requires_admin, requires_agent
 from relaydesk.auth.principal import Principal
+from relaydesk.channels.registry import spec_for
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
@@ -66,6 +67,7 @@ def inbox_json(
 ) -> dict[str, Any]:
     """`health.receiver` is the background receiver's line (IMAP: connected, last sync, last error), null
     for an inbox whose channel has none or whose receiver has not run yet."""
+    spec = spec_for(inbox.channel_type)
     body: dict[str, Any] = {
         "id": str(inbox.id),
         "name": inbox.name,
@@ -73,6 +75,7 @@ def inbox_json(
         "public_id": inbox.public_id,
         "webhook_url": f"{base_url}/inbound/{inbox.channel_type}/{inbox.public_id}",
         "settings": inbox.settings,
+        "embed_code": spec.embed_code(base_url, inbox.public_id) if spec else None,
         "is_active": inbox.is_active,
         "health": {
             "last_event_at": iso(inbox.last_event_at),

@@ -18,10 +18,11 @@ import datetime as dt
 from typing import Any
 
 from relaydesk.channels.email.imap import ImapAccount, ImapReceiver, ReceiverStatus, Timing
-from relaydesk.channels.spec import ChannelSpec, InboundRequest, InvalidPayload, ReceiverContext
+from relaydesk.channels.email.spec import RAW_MAIL, SPEC, EmailSpec, dedupe_key, to_parsed
+from relaydesk.channels.spec import InboundRequest, InvalidPayload, ReceiverContext
 
-#: Kept with each stored mail: how `parse` reads the body again.
-MAIL_HEADERS = {"content-type": "message/rfc822"}
+#: Stored with each fetched mail: tells the spec's `parse` the body is the mail itself, not a webhook form.
+MAIL_HEADERS = {"content-type": RAW_MAIL}
 
 
 def account_from(credentials: dict[str, Any], settings: dict[str, Any]) -> ImapAccount | None:
@@ -47,7 +48,7 @@ def account_from(credentials: dict[str, Any], settings: dict[str, Any]) -> ImapA
 class ContextSink:
     """The IMAP receiver's `ReceiverSink` over the worker's `ReceiverContext`."""
 
-    def __init__(self, ctx: ReceiverContext, spec: ChannelSpec) -> None:
+    def __init__(self, ctx: ReceiverContext, spec: EmailSpec) -> None:
         self.ctx = ctx
         self.spec = spec
         self._error_at: dt.datetime | None = None
@@ -67,10 +68,10 @@ class ContextSink:
     async def _submit(self, raw: bytes) -> str | None:
         request = InboundRequest.stored(raw, MAIL_HEADERS, dt.datetime.now(dt.UTC))
         try:
-            parsed = self.spec.parse(request)
+            mail = self.spec.mail(request)  # parsed once for both the dedupe key and the envelopes
         except InvalidPayload as exc:
             return str(exc)[:300]
-        await self.ctx.submit(request, dedupe_key=self.spec.dedupe_key(request), parsed=parsed)
+        await self.ctx.submit(request, dedupe_key=dedupe_key(mail), parsed=to_parsed(mail))
         return None
 
     async def save_cursor(self, cursor: dict[str, Any]) -> None:
@@ -93,10 +94,6 @@ class MailboxReceiver:
         self.timing = timing
 
     async def run(self, ctx: ReceiverContext) -> None:
-        from relaydesk.channels.registry import spec_for
-
-        spec = spec_for("email")
-        assert spec is not None
         try:
             account = account_from(dict(ctx.credentials), dict(ctx.settings))
         except ValueError as exc:
@@ -105,7 +102,7 @@ class MailboxReceiver:
         if account is None:  # webhook-only inbox, or incomplete IMAP settings: nothing to run
             await ctx.stopping.wait()
             return
-        receiver = ImapReceiver(account, ContextSink(ctx, spec), self.timing, allow_private=ctx.allow_private)
+        receiver = ImapReceiver(account, ContextSink(ctx, SPEC), self.timing, allow_private=ctx.allow_private)
 
         async def stop_when_asked() -> None:
             await ctx.stopping.wait()

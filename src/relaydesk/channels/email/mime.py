@@ -5,8 +5,8 @@ What the agent sees is the new part of the mail: quoted text and the signature a
 `mail-parser-reply`. Nothing is thrown away: the whole original is kept as a sealed `original.eml`
 attachment, the sanitised HTML body as `message.html` (remote images blocked, sanitize.py), and every real
 attachment and inline (`cid:`) image as an attachment, all through the personal-data storage layer.
-`content_attributes["email"]` says which attachment is which, so the thread view can show them for what
-they are.
+`content_attributes` says which attachment is which (`original_attachment`, `email.html`, `email.inline`),
+so the thread view can show them for what they are.
 
 Hostile mail (docs/email.md "Limits"): a mail too large, or whose header block is too large, is refused
 with `InvalidMail` naming the limit. A mail whose structure is a bomb (too many or too deeply nested
@@ -411,7 +411,7 @@ def _assemble(
             notes.append(
                 f"the HTML body is larger than {limits.MAX_HTML_CHARS} characters: only its text is shown"
             )
-    email_attrs["original"] = len(attachments)
+    original_index = len(attachments)
     attachments.append(NewAttachment("original.eml", "message/rfc822", raw))
     automatic = automatic_reason(tree, sender, header)
     if automatic:
@@ -431,7 +431,7 @@ def _assemble(
         sent_at=_sent_at(msg, header),
         attachments=attachments,
         reply_to_provider_id=in_reply_to,
-        content_attributes={"email": email_attrs},
+        content_attributes={"email": email_attrs, "original_attachment": original_index},
         thread=ThreadHint(
             message_ids=list(dict.fromkeys([*([in_reply_to] if in_reply_to else []), *reversed(references)])),
             conversation_token=token.hex if token else None,

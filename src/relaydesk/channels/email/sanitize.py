@@ -73,3 +73,23 @@ def html_to_text(raw: str) -> str:
     text = html_lib.unescape(nh3.clean(marked, tags=set(), clean_content_tags=_DROPPED_WITH_CONTENT))
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_CID_SRC = re.compile(r'\ssrc="cid:([^"]*)"', re.IGNORECASE)
+_BLOCKED_SRC = re.compile(r'\sdata-remote-src="([^"]*)"')
+
+
+def viewable_html(safe: str, inline_urls: dict[str, str], *, show_images: bool) -> str:
+    """Sanitised HTML made ready to view: `cid:` images point at their attachments (`inline_urls`, by
+    Content-ID; an unknown one loads nothing), and blocked remote images get their `src` back only when the
+    agent asked (`show_images`). Works on `sanitize_html` output only, whose attribute quoting it relies on."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        tag = _CID_SRC.sub(
+            lambda m: f' src="{html_lib.escape(inline_urls.get(m.group(1), ""), quote=True)}"', match.group(0)
+        )
+        if show_images:
+            tag = _BLOCKED_SRC.sub(r' src="\1"', tag)
+        return tag
+
+    return _IMG_TAG.sub(rewrite, safe)

@@ -1,5 +1,15 @@
 """Every job handler module; importing this package registers them all."""
 
-from relaydesk.jobs.handlers import ai, attachments, hours, inbound, maintenance, outbound, rekey, webhooks
+from relaydesk.jobs.handlers import (
+    ai,
+    attachments,
+    exports,
+    hours,
+    inbound,
+    maintenance,
+    outbound,
+    rekey,
+    webhooks,
+)
 
-__all__ = ["ai", "attachments", "hours", "inbound", "maintenance", "outbound", "rekey", "webhooks"]
+__all__ = ["ai", "attachments", "exports", "hours", "inbound", "maintenance", "outbound", "rekey", "webhooks"]

@@ -94,8 +94,11 @@ async def _load(ctx: JobContext) -> _Loaded | None:
                 return _Loaded(ws, conv.id, msg.id, settings, api_key, text, None)
             return None
 
-        if not settings["auto_reply"] or (
-            state is not None and (state.ai_off or state.handed_off_at is not None)
+        # An automatic mail (out-of-office, list, bounce) gets no automatic answer: RFC 3834 loop rule.
+        if (
+            not settings["auto_reply"]
+            or (msg.content_attributes or {}).get("no_auto_reply")
+            or (state is not None and (state.ai_off or state.handed_off_at is not None))
         ):
             return await triage()
         rows = (

@@ -16,11 +16,13 @@ import sqlalchemy as sa
 
 from relaydesk.actions.inboxes import mark_needs_reauthorisation, record_inbox_health
 from relaydesk.actions.messages import update_delivery
+from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.channels.registry import spec_for
 from relaydesk.channels.spec import (
     OutboundMessage,
     PermanentSendError,
     ReauthorisationNeeded,
+    ReplyContext,
     RetryableSendError,
 )
 from relaydesk.db.base import utcnow
@@ -31,6 +33,7 @@ from relaydesk.models.inboxes import Inbox
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.users import User
 from relaydesk.privacy import storage
+from relaydesk.queries import messages as message_queries
 
 
 async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage] | None:
@@ -64,13 +67,31 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage] | Non
             sender_name = (
                 await session.execute(sa.select(User.name).where(User.id == message.sender_user_id))
             ).scalar_one_or_none()
-        attachments = (
-            await session.execute(
-                sa.select(Attachment)
-                .where(Attachment.workspace_id == message.workspace_id, Attachment.message_id == message.id)
-                .order_by(Attachment.created_at, Attachment.id)
-            )
-        ).scalars()
+        spec = spec_for(inbox.channel_type)
+        stmt = (
+            sa.select(Attachment)
+            .where(Attachment.workspace_id == message.workspace_id, Attachment.message_id == message.id)
+            .order_by(Attachment.created_at, Attachment.id)
+        )
+        if spec is not None and spec.wants_attachment_bytes:
+            stmt = stmt.options(sa.orm.undefer(Attachment.data))
+        attachments = list((await session.execute(stmt)).scalars())
+        files: list[NewAttachment] = []
+        if spec is not None and spec.wants_attachment_bytes:
+            files = [
+                NewAttachment(storage.read_attachment_name(a), a.content_type, storage.read_attachment(a))
+                for a in attachments
+            ]
+        context: ReplyContext | None = None
+        if spec is not None and spec.wants_reply_context:
+            found = await message_queries.reply_context(session, message.workspace_id, conv.id)
+            if found is not None:
+                latest, original = found
+                context = ReplyContext(
+                    provider_message_id=latest.provider_message_id,
+                    attributes=dict(latest.content_attributes or {}),
+                    original=storage.read_attachment(original) if original is not None else None,
+                )
         outbound = OutboundMessage(
             message_id=str(message.id),
             conversation_id=str(conv.id),
@@ -91,6 +112,8 @@ async def _load(ctx: JobContext) -> tuple[Message, Inbox, OutboundMessage] | Non
             created_at=message.created_at,
             last_incoming_at=conv.last_incoming_at,
             sent_by=message.sender_kind,
+            files=files,
+            reply_context=context,
         )
     return message, inbox, outbound
 

@@ -14,7 +14,7 @@ Nothing else assigns `Message.content`, `Contact.email`, `Attachment.data`, ... 
 * Exact lookups use blind indexes (`email_bidx`, `phone_bidx`); search uses blind word tokens.
 
 Modules, one per class of data, each declaring in `DATA_CLASSES` how it is exported, erased and retained:
-`contacts`, `messages`, `attachments`, `raw_bodies`, `secrets`, `ai_logs`, `search_tokens`,
+`contacts`, `messages`, `attachments`, `exports`, `raw_bodies`, `secrets`, `ai_logs`, `search_tokens`,
 `operational` (events, jobs), `audit_log`, `accounts` (agents), `key_material`; `catalogue` gathers them.
 Shared machinery: `sealing` (seal/open a column, pinned keys), `keyload` (contact keys fetched in one
 batched query right after a SELECT, an ORM event) and `erasure` (crypto-shredding).
@@ -50,6 +50,7 @@ from relaydesk.privacy.storage.contacts import (
 )
 from relaydesk.privacy.storage.datamap import DataClass, Retention
 from relaydesk.privacy.storage.erasure import shred_contact
+from relaydesk.privacy.storage.exports import open_export_archive, seal_export_archive
 from relaydesk.privacy.storage.messages import (
     read_message_content,
     seal_message_text,
@@ -93,6 +94,7 @@ __all__ = [
     "is_shredded",
     "new_attachment",
     "normalise_email",
+    "open_export_archive",
     "open_raw_body",
     "open_secret",
     "read_attachment",
@@ -101,6 +103,7 @@ __all__ = [
     "read_inbox_credentials",
     "read_message_content",
     "seal_clear_attachment_metadata",
+    "seal_export_archive",
     "seal_message_text",
     "seal_raw_body",
     "seal_secret",

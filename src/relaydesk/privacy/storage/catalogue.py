@@ -14,6 +14,7 @@ from relaydesk.privacy.storage import (
     attachments,
     audit_log,
     contacts,
+    exports,
     key_material,
     messages,
     operational,
@@ -36,6 +37,7 @@ DATA_MAP: tuple[DataClass, ...] = (
     *operational.DATA_CLASSES,
     *audit_log.DATA_CLASSES,
     *accounts.DATA_CLASSES,
+    *exports.DATA_CLASSES,
     *secrets.DATA_CLASSES,
     *key_material.DATA_CLASSES,
 )
@@ -56,6 +58,8 @@ NOT_PERSONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "ai_conversation_states": (("off_reason",), _ENUM),
     "ai_contact_preferences": (("reason",), _ENUM),
     "search_tokens": (("kind",), _ENUM),
+    "subject_requests": (("kind", "requested_by_kind", "state"), _ENUM),
+    "contact_exports": (("state", "error"), "export state and why building it failed (no content)"),
     "events": (("type",), _ENUM),
     "jobs": (("kind", "state", "locked_by"), "job kind, state and the worker's name"),
     "audit_events": (
@@ -114,6 +118,7 @@ OUTSIDE_DATABASE: dict[str, str] = {
     "server/keys.py": "the demo's generated master key file (demo mode only)",
     "demo.py": "the demo's admin sign-in file (demo mode only)",
     "realtime/catalogue.py": "regenerates the event table of docs/api.md (a developer command)",
+    "cli/contacts.py": "a contact's export archive, to the file the operator names (`contact export --out`)",
     "privacy/storage/__main__.py": "regenerates the map table of docs/privacy.md (a developer command)",
     "channels/email/imap_server.py": "the loopback IMAP server's self-signed certificate (tests, demo)",
     "demo_mail.py": "the demo's mail-server address file and the mailbox file of the mails the demo sent to "

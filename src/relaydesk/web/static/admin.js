@@ -2,6 +2,7 @@
 // workspace event stream reports traffic (a message arrived, an inbox changed); it never polls.
 import { api } from "./common.js";
 import { LiveEvents } from "./realtime.js";
+import "./live_preview.js";
 
 function renderHealth(item) {
   const cell = document.getElementById(`health-${item.id}`);

@@ -234,6 +234,45 @@ function messageTimes(m) {
 // Thread order: `ordered_at` (the send time when plausible, else when stored), then id (time-ordered).
 const threadKey = (m) => `${m.ordered_at || m.created_at}|${m.id}`;
 
+// An e-mail's extras (docs/email.md): why no automatic answer may follow, what was neutralised, where
+// quoted text went, and its HTML in a sandboxed frame whose remote images load only when the agent asks.
+function mailDetails(m) {
+  const attrs = m.content_attributes || {};
+  const mail = attrs.email;
+  if (!mail) return null;
+  const parts = [];
+  if (attrs.no_auto_reply) parts.push(el("span", { class: "chip automatic", title: attrs.no_auto_reply }, "automatic mail"));
+  const original = Number.isInteger(attrs.original_attachment) ? m.attachments?.[attrs.original_attachment] : null;
+  if (mail.quoted_hidden && original) {
+    parts.push(el("a", { class: "mail-original", href: original.url, download: original.filename }, "quoted text hidden: full original"));
+  }
+  for (const note of mail.notes || []) parts.push(el("span", { class: "reason mail-note" }, note));
+  if (Number.isInteger(mail.html)) {
+    const frame = el("iframe", { class: "mail-html", sandbox: "", title: "Formatted mail", referrerpolicy: "no-referrer" });
+    frame.hidden = true;
+    const view = `/inbox/messages/${m.id}/email`;
+    const toggle = el("button", { type: "button", class: "mail-show-html" }, "Show formatted");
+    toggle.onclick = () => {
+      frame.hidden = !frame.hidden;
+      if (!frame.hidden && !frame.src) frame.src = view;
+      toggle.textContent = frame.hidden ? "Show formatted" : "Hide formatted";
+      if (images) images.hidden = frame.hidden;
+    };
+    const images = mail.remote_images
+      ? el("button", { type: "button", class: "mail-show-images" }, `Show images (${mail.remote_images})`)
+      : null;
+    if (images) {
+      images.hidden = true;
+      images.onclick = () => {
+        frame.src = `${view}?images=1`;
+        images.disabled = true;
+      };
+    }
+    parts.push(toggle, images, frame);
+  }
+  return parts.length ? el("div", { class: "mail-details" }, ...parts.filter(Boolean)) : null;
+}
+
 function renderMessage(m) {
   const conv = state.convs.get(m.conversation_id) || state.current;
   const who =
@@ -257,6 +296,7 @@ function renderMessage(m) {
       ...messageTimes(m),
     ),
     m.content ? el("p", { class: "body" }, m.content) : null,
+    mailDetails(m),
     m.attachments?.length
       ? el("ul", { class: "attachments" }, m.attachments.map((a) =>
         el("li", {}, el("a", { href: a.url, download: a.filename }, `📎 ${a.filename}`), ` (${Math.ceil(a.size / 1024)} KB)`)))

@@ -24,7 +24,7 @@ def test_reply_shows_the_new_text_and_keeps_the_original() -> None:
     assert "Analytical Engines" not in incoming.text  # signature hidden
     assert "warehouse" not in incoming.text  # quote hidden
     assert incoming.content_attributes["email"]["quoted_hidden"] is True
-    original = incoming.attachments[incoming.content_attributes["email"]["original"]]
+    original = incoming.attachments[incoming.content_attributes["original_attachment"]]
     assert (original.filename, original.content_type, original.data) == (
         "original.eml",
         "message/rfc822",

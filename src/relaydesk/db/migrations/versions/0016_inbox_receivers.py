@@ -1,7 +1,7 @@
 """inbox receivers: the position and health of each inbox's background receiver (IMAP)
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04
 
 `inbox_receivers` holds, per inbox whose channel fetches mail (IMAP), the receiver's state, last sync and
@@ -18,8 +18,8 @@ from alembic import op
 import relaydesk.db.base
 from relaydesk.db.schema import apply_extra_ddl
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
