@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.config import Settings
 from relaydesk.db.engine import Database
 from relaydesk.inbound.intake import Intake
-from relaydesk.inbound.receivers import ReceiverSupervisor
 from relaydesk.jobs.dispatcher import Dispatcher
 from relaydesk.jobs.outbox import took_jobs
 from relaydesk.jobs.services import Services
@@ -37,19 +36,16 @@ class Runtime:
     services: Services
     dispatcher: Dispatcher | None = None
     intake: Intake = field(init=False)
-    # The background receivers (IMAP) of the inboxes this process holds; runs where jobs run.
-    receivers: ReceiverSupervisor | None = None
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.db)
+        self.services.inbound = self.intake
 
     async def _after_commit(self, session: AsyncSession) -> None:
         events = taken_events(session)
         if events:
             if any(event["type"].startswith("inbox.") for event in events):
                 self.intake.inboxes.clear()  # a rotated secret or a deactivated inbox counts at once
-                if self.receivers is not None:
-                    self.receivers.poke()  # start, restart or stop the inbox's receiver now
             await self.bus.publish(events)
         if took_jobs(session) and self.dispatcher is not None:
             self.dispatcher.wake()
@@ -66,18 +62,8 @@ class Runtime:
             self.dispatcher = Dispatcher(self.services)
             await self.dispatcher.start()
             self.intake.attach(self.dispatcher)
-            self.receivers = ReceiverSupervisor(
-                self.db,
-                self.intake,
-                holder=self.dispatcher.worker_id,
-                allow_private="channels" in self.settings.private_target_purposes,
-            )
-            await self.receivers.start()
 
     async def stop(self) -> None:
-        if self.receivers is not None:
-            await self.receivers.stop()  # before the intake closes: what they fetched is stored first
-            self.receivers = None
         await self.intake.close()
         self.intake.attach(None)
         if self.dispatcher is not None:

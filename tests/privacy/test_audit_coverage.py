@@ -213,6 +213,9 @@ EXERCISES = {
         "/admin/inboxes/rotate", setup=lambda e: e.inbox(), which="outbound_secret"
     ),
     ("POST", "/admin/inboxes/reveal"): _w("/admin/inboxes/reveal", setup=lambda e: e.inbox()),
+    ("POST", "/admin/inboxes/hours"): _w(
+        "/admin/inboxes/hours", setup=lambda e: e.inbox(), hours_enabled="on", hours_timezone="Europe/Paris"
+    ),
     ("POST", "/admin/people/invite"): _w("/admin/people/invite", email="kai@example.com", role="agent"),
     ("POST", "/admin/people/revoke"): _w("/admin/people/revoke", setup=_invitation_id),
     ("POST", "/admin/people/role"): _w("/admin/people/role", setup=lambda e: e.member(), role="admin"),

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from relaydesk.cli.main import main as cli_main
 from relaydesk.demo import seed_demo, wire_demo_mail
 from relaydesk.demo_mail import DemoMailServers, outside_mail
-from relaydesk.inbound.receivers import ReceiverSupervisor
+from relaydesk.jobs.handlers.receivers import Supervisor
 from relaydesk.models import Message
 from tests.web.helpers import csrf_of, login
 
@@ -37,12 +37,15 @@ async def test_a_newcomer_mails_the_demo_and_reads_the_agents_answer(
     monkeypatch.chdir(tmp_path)  # the demo keeps its files in ./.relaydesk/
     servers = DemoMailServers()
     info = servers.start()
-    supervisor = ReceiverSupervisor(runtime.db, runtime.intake, scan_seconds=0.2, allow_private=True)
+    supervisor = Supervisor(runtime.services, scan_seconds=0.2)
+    task: asyncio.Task[None] | None = None
     try:
         demo = await seed_demo(runtime)
         inbox_id = await wire_demo_mail(runtime, info)
         assert await wire_demo_mail(runtime, info) == inbox_id  # a second start reuses the inbox
-        await supervisor.start()
+        task = asyncio.create_task(
+            supervisor.run()
+        )  # the worker's receivers, as `relaydesk worker` runs them
 
         sent = await asyncio.to_thread(
             CliRunner().invoke,
@@ -85,5 +88,8 @@ async def test_a_newcomer_mails_the_demo_and_reads_the_agents_answer(
         )
         assert shown.exit_code == 0 and "It left our warehouse today." in shown.output
     finally:
-        await supervisor.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         servers.stop()

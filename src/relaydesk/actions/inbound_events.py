@@ -65,6 +65,7 @@ async def process_events(
         for inbox in await conn.execute(_INBOXES, {"ids": list({event.inbox_id for event in events})})
     }
     incoming: dict[uuid.UUID, list[IncomingMessage]] = defaultdict(list)
+    sources: dict[uuid.UUID, list[uuid.UUID | None]] = defaultdict(list)
     statuses: dict[uuid.UUID, list[StatusUpdate]] = defaultdict(list)
     failed: dict[uuid.UUID, str] = {}
     for event in events:
@@ -89,9 +90,10 @@ async def process_events(
             failed[event.id] = str(exc)[:1000]
             continue
         incoming[inbox.id].extend(parsed.messages)
+        sources[inbox.id].extend([event.id] * len(parsed.messages))
         statuses[inbox.id].extend(parsed.statuses)
     for inbox_id, items in incoming.items():
-        await receive_incoming_batch(session, inboxes[inbox_id], items)
+        await receive_incoming_batch(session, inboxes[inbox_id], items, sources[inbox_id])
     for inbox_id, updates in statuses.items():
         await _apply_statuses(session, inboxes[inbox_id], updates)
     now = utcnow()

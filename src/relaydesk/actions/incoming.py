@@ -139,9 +139,15 @@ class InboxRef(Protocol):
 
 
 async def receive_incoming_batch(
-    session: AsyncSession, inbox: InboxRef, items: list[IncomingMessage]
+    session: AsyncSession,
+    inbox: InboxRef,
+    items: list[IncomingMessage],
+    sources: list[uuid.UUID | None] | None = None,
 ) -> list[tuple[uuid.UUID, bool]]:
     """Store customers' messages for one inbox, in order; returns `(message id, newly stored)` for each.
+
+    `sources[i]` is the raw inbound event item `i` was parsed from, kept on the message so erasure can
+    find a contact's raw events without knowing how a channel keys them.
 
     Each message finds (or creates) its contact by the inbox identity and the contact's latest unresolved
     conversation on this inbox (a resolved one stays closed: a new conversation starts). A message that
@@ -206,6 +212,7 @@ async def receive_incoming_batch(
             "ordered_at": thread_time(item.sent_at, now),
             "delivered_at": now,
             "provider_message_id": item.provider_message_id,
+            "inbound_event_id": sources[i] if sources else None,
             "reply_to_id": reply_targets.get(item.reply_to_provider_id)
             if item.reply_to_provider_id
             else None,

@@ -1,146 +1,147 @@
-"""The bookkeeping of background receivers (inbound/receivers.py): leases, cursors and the health line.
+"""The inbox side of the channels' background receivers (channels/spec.py `Receiver`): which worker runs
+an inbox's receiver (a lease on the inbox row), and the receiver's cursor.
 
-A receiver row exists per inbox whose channel pulls (IMAP). A worker process runs an inbox's receiver
-only while it holds the row's lease (`holder` until `lease_until`): `claim` takes free or lapsed leases
-and renews its own in one statement, so two workers never read the same mailbox; `save_state` (the
-receiver's cursor, kept on the inbox as `inboxes.receiver_state`) refuses to write for a process whose
-lease was taken over (`LeaseLost`), which then stops its receiver.
-System work: these run for every workspace at once (the worker acts for no single tenant), each row
-keyed by its inbox and carrying that inbox's `workspace_id`.
+A lease, not a lock: the worker holding it renews it at every scan; when that worker dies its lease runs
+out and another one takes the inbox over. Work for no single workspace (it spans all of them), like the
+job dispatcher: it runs with the connecting role (db/tenancy.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions.inboxes import mark_needs_reauthorisation
 from relaydesk.db.base import utcnow
-from relaydesk.db.ids import uuid7
-from relaydesk.db.statements import insert_ignoring_conflicts
 from relaydesk.models.inboxes import Inbox
-from relaydesk.models.receivers import InboxReceiver
+from relaydesk.privacy import storage
 from relaydesk.realtime import catalogue as events
 from relaydesk.realtime.events import emit
 
-_table = InboxReceiver.__table__
-_c = _table.c
 _inboxes = Inbox.__table__
 
 
-class LeaseLost(Exception):
-    """Another process runs this inbox's receiver now."""
+@dataclass(frozen=True)
+class ReceiverInbox:
+    """What a receiver is started with. `fingerprint` changes when the settings or credentials do, so the
+    worker restarts the receiver with the new configuration."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    channel_type: str
+    credentials: dict[str, Any]
+    settings: dict[str, Any]
+    fingerprint: str
 
 
-async def claim(
-    session: AsyncSession,
-    holder: str,
-    inboxes: dict[uuid.UUID, uuid.UUID],
-    lease_seconds: float,
-) -> set[uuid.UUID]:
-    """Take (or renew) the leases of `inboxes` (inbox id -> workspace id) that are free, lapsed or ours;
-    returns the inbox ids this process holds now."""
-    if not inboxes:
-        return set()
+async def claim_receiver_inboxes(
+    session: AsyncSession, owner: str, channel_types: list[str], lease_seconds: float
+) -> list[ReceiverInbox]:
+    """Take or renew the lease of every inbox this worker may run a receiver for: active, of a channel with
+    a receiver, not waiting for re-authorisation, and not leased by another worker whose lease holds."""
+    if not channel_types:
+        return []
     now = utcnow()
-    conn = await session.connection()
-    await conn.execute(
-        insert_ignoring_conflicts(_table, conn.dialect.name),
-        [
-            {
-                "id": uuid7(),
-                "workspace_id": workspace_id,
-                "inbox_id": inbox_id,
-                "state": "stopped",
-                "updated_at": now,
-            }
-            for inbox_id, workspace_id in inboxes.items()
-        ],
-    )
-    rows = await conn.execute(
-        sa.update(_table)
-        .where(
-            _c.inbox_id.in_(list(inboxes)),
-            sa.or_(_c.holder.is_(None), _c.holder == holder, _c.lease_until < now),
+    claimed = (
+        await session.execute(
+            sa.update(_inboxes)
+            .where(
+                _inboxes.c.channel_type.in_(channel_types),
+                _inboxes.c.is_active.is_(True),
+                _inboxes.c.reauth_since.is_(None),
+                sa.or_(
+                    _inboxes.c.receiver_owner.is_(None),
+                    _inboxes.c.receiver_owner == owner,
+                    _inboxes.c.receiver_until < now,
+                ),
+            )
+            .values(receiver_owner=owner, receiver_until=now + dt.timedelta(seconds=lease_seconds))
+            .returning(_inboxes.c.id)
         )
-        .values(holder=holder, lease_until=now + dt.timedelta(seconds=lease_seconds))
-        .returning(_c.inbox_id)
-    )
-    return set(rows.scalars())
+    ).scalars()
+    ids = list(claimed)
+    if not ids:
+        return []
+    inboxes = (await session.execute(sa.select(Inbox).where(Inbox.id.in_(ids)))).scalars()
+    found = []
+    for inbox in inboxes:
+        settings = dict(inbox.settings or {})
+        digest = hashlib.sha256(inbox.credentials or b"")
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        found.append(
+            ReceiverInbox(
+                id=inbox.id,
+                workspace_id=inbox.workspace_id,
+                channel_type=inbox.channel_type,
+                credentials=storage.read_inbox_credentials(inbox),
+                settings=settings,
+                fingerprint=digest.hexdigest(),
+            )
+        )
+    return found
 
 
-async def release(session: AsyncSession, holder: str, inbox_ids: list[uuid.UUID]) -> None:
-    """Give up leases (the receiver stopped: inbox disabled or deleted, or the process ends)."""
-    if not inbox_ids:
-        return
-    await session.execute(
-        sa.update(_table)
-        .where(_c.inbox_id.in_(inbox_ids), _c.holder == holder)
-        .values(holder=None, lease_until=None, state="stopped", updated_at=utcnow())
-    )
+async def release_receiver_inboxes(session: AsyncSession, owner: str, inbox_ids: list[uuid.UUID]) -> None:
+    """Give the leases back (the worker stops), so another worker need not wait for them to run out."""
+    if inbox_ids:
+        await session.execute(
+            sa.update(_inboxes)
+            .where(_inboxes.c.id.in_(inbox_ids), _inboxes.c.receiver_owner == owner)
+            .values(receiver_owner=None, receiver_until=None, receiver_status="stopped")
+        )
 
 
-async def load_state(session: AsyncSession, inbox_id: uuid.UUID) -> dict[str, Any] | None:
-    """The receiver's cursor, kept on its inbox (`inboxes.receiver_state`)."""
-    return (
-        await session.execute(sa.select(_inboxes.c.receiver_state).where(_inboxes.c.id == inbox_id))
-    ).scalar_one_or_none()
-
-
-async def save_state(session: AsyncSession, holder: str, inbox_id: uuid.UUID, state: dict[str, Any]) -> None:
-    """Move the receiver's cursor; only the lease holder may (else `LeaseLost`, and nothing is written)."""
-    holds = sa.exists().where(_c.inbox_id == inbox_id, _c.holder == holder)
-    result = await session.execute(
-        sa.update(_inboxes).where(_inboxes.c.id == inbox_id, holds).values(receiver_state=state)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise LeaseLost(f"the receiver of inbox {inbox_id} is held by another process now")
-
-
-async def needs_reauthorisation(
-    session: AsyncSession, workspace_id: uuid.UUID, inbox_id: uuid.UUID, reason: str
-) -> None:
-    """The provider refused the inbox's credentials: mark the inbox (the supervisor stops its receiver
-    until an admin replaces them, which clears the mark)."""
-    await mark_needs_reauthorisation(session, inbox_id, reason)
-
-
-async def record_status(
+async def record_receiver_status(
     session: AsyncSession,
-    holder: str,
     inbox_id: uuid.UUID,
-    *,
+    owner: str,
     state: str,
-    last_sync_at: dt.datetime | None,
-    last_error: str | None,
-    last_error_at: dt.datetime | None,
+    synced_at: dt.datetime | None,
 ) -> None:
-    """The health line of the receiver (never mail content: states, times and an error text). A change of
-    state or of error is an `inbox.updated` event, so the admin's page refreshes its line; a sync that
-    changes nothing else only moves `last_sync_at`, silently."""
+    """The receiver's state and last completed sync, while this worker holds the lease. A change of state is
+    an `inbox.updated` event (the admin's health line refreshes); a sync alone only moves the time."""
     before = (
         await session.execute(
-            sa.select(_c.workspace_id, _c.state, _c.last_error_at).where(
-                _c.inbox_id == inbox_id, _c.holder == holder
+            sa.select(_inboxes.c.workspace_id, _inboxes.c.receiver_status).where(
+                _inboxes.c.id == inbox_id, _inboxes.c.receiver_owner == owner
             )
         )
     ).first()
-    if before is None:  # the lease is gone: another process reports for this inbox now
+    if before is None:  # the lease is gone: the new holder reports now
         return
+    values: dict[str, Any] = {"receiver_status": state[:20]}
+    if synced_at is not None:
+        values["receiver_synced_at"] = synced_at
     await session.execute(
-        sa.update(_table)
-        .where(_c.inbox_id == inbox_id, _c.holder == holder)
-        .values(
-            state=state,
-            last_sync_at=last_sync_at,
-            last_error=last_error[:500] if last_error else None,
-            last_error_at=last_error_at,
-            updated_at=utcnow(),
-        )
+        sa.update(_inboxes)
+        .where(_inboxes.c.id == inbox_id, _inboxes.c.receiver_owner == owner)
+        .values(**values)
     )
-    if before.state != state or before.last_error_at != last_error_at:
+    if before.receiver_status != state:
         await emit(session, before.workspace_id, events.inbox_updated(inbox_id))
+
+
+async def load_receiver_state(session: AsyncSession, inbox_id: uuid.UUID) -> dict[str, Any]:
+    state = (
+        await session.execute(sa.select(_inboxes.c.receiver_state).where(_inboxes.c.id == inbox_id))
+    ).scalar_one_or_none()
+    return dict(state or {})
+
+
+async def save_receiver_state(
+    session: AsyncSession, inbox_id: uuid.UUID, owner: str, state: dict[str, Any]
+) -> bool:
+    """Store the receiver's cursor, only while this worker holds the inbox's lease (a worker that lost it
+    must not move the cursor under the new holder). Returns whether it was stored."""
+    result = await session.execute(
+        sa.update(_inboxes)
+        .where(_inboxes.c.id == inbox_id, _inboxes.c.receiver_owner == owner)
+        .values(receiver_state=state)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

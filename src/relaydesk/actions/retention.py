@@ -15,7 +15,7 @@ Both periods are workspace settings (`PATCH /api/v1/workspace`), with defaults c
   is what makes them go away.
 
 Columns relied on (owned by the ingest code): `inbound_events.state` ('processed'), `processed_at`,
-`body`, `headers`, `inbox_id`, `dedupe_key`.
+`body`, `headers`, `inbox_id`, `dedupe_key`; and `messages.inbound_event_id` (set by `actions/incoming.py`).
 """
 
 from __future__ import annotations
@@ -102,48 +102,33 @@ async def purge_raw_bodies(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def purge_contact_raw_bodies(
     session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
 ) -> int:
     """At erasure, drop the raw bodies of the inbound events that carried this contact's messages.
 
-    They are found through the messages of the contact's conversations: same inbox, and the provider's
-    message id as the dedupe key or one `:`-separated part of it (`message:<id>`, `status:<id>:read`).
-    An event that cannot be tied to the contact this way is still purged by retention
+    Each customer message records the raw event it was parsed from (`messages.inbound_event_id`), so the
+    events are found through the contact's conversations whatever the channel and its dedupe keys. An event
+    that carried none of the contact's messages (a delivery receipt) is still purged by retention
     (`inbound_body_retention_days` after processing)."""
-    pairs = (
-        await session.execute(
-            sa.select(Message.inbox_id, Message.provider_message_id)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Message.workspace_id == workspace_id,
-                Conversation.workspace_id == workspace_id,
-                Conversation.contact_id == contact_id,
-                Message.provider_message_id.is_not(None),
-            )
+    sources = (
+        sa.select(Message.inbound_event_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.workspace_id == workspace_id,
+            Conversation.workspace_id == workspace_id,
+            Conversation.contact_id == contact_id,
+            Message.inbound_event_id.is_not(None),
         )
-    ).all()
-    dropped = 0
-    for inbox_id, provider_id in pairs:
-        escaped = _like_escape(provider_id)
-        result = await session.execute(
-            sa.update(InboundEvent)
-            .where(
-                InboundEvent.workspace_id == workspace_id,
-                InboundEvent.inbox_id == inbox_id,
-                InboundEvent.body.is_not(None),
-                sa.or_(
-                    InboundEvent.dedupe_key == provider_id,
-                    InboundEvent.dedupe_key.like(f"%:{escaped}", escape="\\"),
-                    InboundEvent.dedupe_key.like(f"%:{escaped}:%", escape="\\"),
-                ),
-            )
-            .values(body=None, headers={})
-            .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        sa.update(InboundEvent)
+        .where(
+            InboundEvent.workspace_id == workspace_id,
+            InboundEvent.id.in_(sources),
+            InboundEvent.body.is_not(None),
         )
-        dropped += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return dropped
+        .values(body=None, headers={})
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,6 +1,9 @@
-"""The hand-over between the inbound intake and the job that processes what it stored.
+"""The hand-overs around the inbound intake: what is submitted to it, and the job that processes what it
+stored.
 
-The intake (inbound/intake.py) writes one `inbound.process` job per workspace and batch, and, when this
+What goes in is an `Arrival` (a verified, validated request, its body sealed) for a `KnownInbox`; whoever
+submits one (the webhook door, a channel's background receiver through `Services.inbound`) needs only the
+`Submitter` protocol, not the intake. The intake (inbound/intake.py) writes one `inbound.process` job per workspace and batch, and, when this
 process runs a dispatcher, hands the job over already claimed with the requests it has parsed attached, so
 the first attempt parses nothing twice. Both sides agree on that format here, in the inbound package: the
 intake depends on nothing of the jobs it feeds (the dispatcher is only a `Taker`), and the processing code
@@ -9,8 +12,9 @@ intake depends on nothing of the jobs it feeds (the dispatcher is only a `Taker`
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relaydesk.channels.spec import Parsed
@@ -39,6 +43,45 @@ class Prepared:
     workspace_id: uuid.UUID
     channel_type: str
     parsed: Parsed
+
+
+@dataclass(frozen=True)
+class KnownInbox:
+    """What the webhook door needs of an inbox, cached for a moment (the credentials are unsealed once)."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    credentials: dict[str, Any]
+
+
+@dataclass
+class Arrival:
+    """One verified, validated provider request, its body already sealed."""
+
+    inbox: KnownInbox
+    channel: str
+    dedupe_key: str | None
+    signature_hash: str | None
+    sealed_body: bytes
+    received_at: dt.datetime
+    parsed: Parsed
+    # The few headers `parse` reads again from a stored event (the channel's `kept_headers`).
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`accepted` (stored now), `duplicate` (stored before: `event_id` is the original) or `replay`."""
+
+    status: str
+    event_id: uuid.UUID | None
+
+
+class Submitter(Protocol):
+    """The intake as its callers see it: store one arrival (with whatever else arrives meanwhile, in one
+    transaction) and return once it is committed."""
+
+    async def submit(self, arrival: Arrival) -> Outcome: ...
 
 
 class Taker(Protocol):

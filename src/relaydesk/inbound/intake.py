@@ -22,13 +22,11 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relaydesk.channels.spec import Parsed
 from relaydesk.db.base import utcnow
 from relaydesk.db.engine import Database
 from relaydesk.db.ids import uuid7
@@ -36,6 +34,9 @@ from relaydesk.db.statements import insert_ignoring_conflicts
 from relaydesk.inbound.handover import (
     BATCH_EVENTS,
     PROCESS_KIND,
+    Arrival,
+    KnownInbox,
+    Outcome,
     Prepared,
     Taker,
     attach_prepared,
@@ -51,15 +52,6 @@ log = logging.getLogger(__name__)
 
 _events = InboundEvent.__table__
 _INSERT_JOBS = sa.insert(Job.__table__)
-
-
-@dataclass(frozen=True)
-class KnownInbox:
-    """What the webhook door needs of an inbox, cached for a moment (the credentials are unsealed once)."""
-
-    id: uuid.UUID
-    workspace_id: uuid.UUID
-    credentials: dict[str, Any]
 
 
 class InboxCache:
@@ -97,29 +89,6 @@ class InboxCache:
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-@dataclass
-class Arrival:
-    """One verified, validated provider request, its body already sealed."""
-
-    inbox: KnownInbox
-    channel: str
-    dedupe_key: str | None
-    signature_hash: str | None
-    sealed_body: bytes
-    received_at: dt.datetime
-    parsed: Parsed
-    # The few headers `parse` reads again from a stored event (the channel's `kept_headers`).
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """`accepted` (stored now), `duplicate` (stored before: `event_id` is the original) or `replay`."""
-
-    status: str
-    event_id: uuid.UUID | None
 
 
 class Intake:

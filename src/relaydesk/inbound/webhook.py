@@ -41,7 +41,7 @@ from relaydesk.errors import (
     NotFound,
     UnsupportedMediaType,
 )
-from relaydesk.inbound.intake import Arrival, KnownInbox
+from relaydesk.inbound.handover import Arrival, KnownInbox
 from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
 

@@ -1,4 +1,5 @@
-"""What a job handler may use of the process: the database, the settings and the outbound HTTP clients.
+"""What a job handler may use of the process: the database, the settings, the outbound HTTP clients and
+the inbound intake (for channels' background receivers, which submit what they fetch like the webhook door).
 
 Handlers receive this narrow object (`JobContext.services`) instead of the whole `Runtime`, so the jobs
 package never depends on the object that assembles the process (runtime.py builds one `Services` and
@@ -15,6 +16,7 @@ import httpx
 
 from relaydesk.config import Settings
 from relaydesk.db.engine import Database
+from relaydesk.inbound.handover import Submitter
 from relaydesk.outbound.ssrf import OutboundHttp, Purpose
 
 
@@ -24,6 +26,8 @@ class Services:
     db: Database
     # One guarded client per purpose; there is no unguarded client (decision 31).
     http: OutboundHttp
+    # The process's intake (set by runtime.py), seen only as a `Submitter`.
+    inbound: Submitter | None = None
 
     def http_for(self, purpose: Purpose) -> httpx.AsyncClient:
         """The client for an outbound request of `purpose` ("webhooks", "channels" or "ai")."""

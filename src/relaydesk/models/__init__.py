@@ -13,7 +13,6 @@ from relaydesk.models.knowledge import KnowledgeArticle, KnowledgeChunk
 from relaydesk.models.library import AttributeDefinition, CannedResponse
 from relaydesk.models.messages import Attachment, Message
 from relaydesk.models.privacy_requests import ContactExport, SubjectRequest
-from relaydesk.models.receivers import InboxReceiver
 from relaydesk.models.search import SearchToken
 from relaydesk.models.users import ApiToken, Invitation, RecoveryCode, User, UserSession
 from relaydesk.models.webhooks import WebhookEndpoint
@@ -39,7 +38,6 @@ __all__ = [
     "Event",
     "InboundEvent",
     "Inbox",
-    "InboxReceiver",
     "Invitation",
     "Job",
     "KeyRotation",

@@ -54,6 +54,9 @@ class Message(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     failure_reason: Mapped[str | None] = mapped_column(sa.Text)
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
     reply_to_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="SET NULL"))
+    # The raw inbound event a customer's message was parsed from (no foreign key: retention keeps event
+    # rows, and a message outlives nothing by it); erasure drops that event's body.
+    inbound_event_id: Mapped[uuid.UUID | None]
 
 
 class Attachment(IdMixin, CreatedMixin, WorkspaceScoped, Base):

@@ -30,7 +30,7 @@ from relaydesk.models.users import ApiToken, Invitation, User
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
 from relaydesk.privacy import storage
-from relaydesk.queries.receivers import receivers_of
+from relaydesk.queries.receivers import receiver_health
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 from relaydesk.web import admin_hours
@@ -64,7 +64,7 @@ def _uuid(form: dict[str, Any], key: str = "id") -> uuid.UUID:
         raise InvalidInput(f"{key} is missing or not an id") from None
 
 
-def inbox_row(inbox: Inbox, base_url: str, receiver: dict[str, Any] | None = None) -> dict[str, Any]:
+def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
     """What the inboxes page lists, its forms generated from the channel's spec. No secret is among it:
     an owner reveals the generated ones on purpose; typed-in credentials only say whether they are set."""
     spec = spec_for(inbox.channel_type)
@@ -93,7 +93,7 @@ def inbox_row(inbox: Inbox, base_url: str, receiver: dict[str, Any] | None = Non
         "last_error": inbox.last_error,
         "last_error_at": iso(inbox.last_error_at),
         "failed_events": inbox.failed_events,
-        "receiver": receiver,
+        "receiver": receiver_health(inbox),
         "hours": admin_hours.form_values(inbox.settings),
         "preview_url": spec.preview.format(inbox_id=inbox.id) if spec and spec.preview else None,
     }
@@ -108,9 +108,8 @@ async def _section_data(section: str, ctx: WebContext, runtime: Runtime) -> dict
 
         if section == "inboxes":
             inboxes = await rows(sa.select(Inbox).where(Inbox.workspace_id == ws).order_by(Inbox.name))
-            receivers = await receivers_of(session, ws, [i.id for i in inboxes])
             return {
-                "inboxes": [inbox_row(i, runtime.settings.base_url, receivers.get(i.id)) for i in inboxes],
+                "inboxes": [inbox_row(i, runtime.settings.base_url) for i in inboxes],
                 "channel_types": implemented_channels(),
                 "timezones": admin_hours.timezones(),
             }
@@ -239,10 +238,9 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
     if not isinstance(ctx, WebContext):
         return Response({"error": {"code": "forbidden", "message": "admins only"}}, status_code=403)
     async with runtime.db.read() as session:
-        inboxes = list(
-            (await session.execute(sa.select(Inbox).where(Inbox.workspace_id == ctx.workspace.id))).scalars()
-        )
-        receivers = await receivers_of(session, ctx.workspace.id, [i.id for i in inboxes])
+        inboxes = (
+            await session.execute(sa.select(Inbox).where(Inbox.workspace_id == ctx.workspace.id))
+        ).scalars()
         items = [
             {
                 "id": str(i.id),
@@ -250,7 +248,7 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
                 "last_error": i.last_error,
                 "last_error_at": iso(i.last_error_at),
                 "failed_events": i.failed_events,
-                "receiver": receivers.get(i.id),
+                "receiver": receiver_health(i),
             }
             for i in inboxes
         ]

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import delete, get, patch, post
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import inboxes as inbox_actions
 from relaydesk.api.v1._common import Cursor, Limit, Name, changes, keyset_page
@@ -27,7 +26,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import storage
-from relaydesk.queries.receivers import receivers_of
+from relaydesk.queries.receivers import receiver_health
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
@@ -62,11 +61,7 @@ def _check_size(value: dict[str, Any], what: str) -> None:
         raise InvalidInput(f"{what} is larger than {MAX_SETTINGS_BYTES} bytes")
 
 
-def inbox_json(
-    inbox: Inbox, base_url: str, *, with_secrets: bool, receiver: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """`health.receiver` is the background receiver's line (IMAP: connected, last sync, last error), null
-    for an inbox whose channel has none or whose receiver has not run yet."""
+def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, Any]:
     spec = spec_for(inbox.channel_type)
     body: dict[str, Any] = {
         "id": str(inbox.id),
@@ -84,7 +79,8 @@ def inbox_json(
             "failed_events": inbox.failed_events,
             "needs_reauthorisation": inbox.reauth_since is not None,
             "reauthorisation_reason": inbox.reauth_reason,
-            "receiver": receiver,
+            # The background receiver (IMAP): state and last sync; null when the inbox has none.
+            "receiver": receiver_health(inbox),
         },
         "created_at": iso(inbox.created_at),
     }
@@ -95,25 +91,8 @@ def inbox_json(
     return body
 
 
-async def _json_all(
-    session: AsyncSession, inboxes: list[Inbox], principal: Principal, runtime: Runtime
-) -> list[dict[str, Any]]:
-    receivers = await receivers_of(session, principal.workspace_id, [inbox.id for inbox in inboxes])
-    return [
-        inbox_json(
-            inbox,
-            runtime.settings.base_url,
-            with_secrets=principal.has_role("admin"),
-            receiver=receivers.get(inbox.id),
-        )
-        for inbox in inboxes
-    ]
-
-
-async def _json(
-    session: AsyncSession, inbox: Inbox, principal: Principal, runtime: Runtime
-) -> dict[str, Any]:
-    return (await _json_all(session, [inbox], principal, runtime))[0]
+def _json(inbox: Inbox, principal: Principal, runtime: Runtime) -> dict[str, Any]:
+    return inbox_json(inbox, runtime.settings.base_url, with_secrets=principal.has_role("admin"))
 
 
 @get("/inboxes", guards=[requires_agent])
@@ -128,15 +107,13 @@ async def inboxes_index(
             cursor=cursor,
             limit=limit,
         )
-        items = await _json_all(session, list(rows), principal, runtime)
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [_json(i, principal, runtime) for i in rows], "next_cursor": next_cursor}
 
 
 @get("/inboxes/{inbox_id:uuid}", guards=[requires_agent])
 async def inboxes_show(inbox_id: uuid.UUID, principal: Principal, runtime: Runtime) -> dict[str, Any]:
     async with runtime.db.read() as session:
-        inbox = await get_scoped(session, Inbox, principal.workspace_id, inbox_id)
-        return await _json(session, inbox, principal, runtime)
+        return _json(await get_scoped(session, Inbox, principal.workspace_id, inbox_id), principal, runtime)
 
 
 @post("/inboxes", guards=[requires_admin])
@@ -154,7 +131,7 @@ async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runti
             credentials=data.credentials,
             actor_id=principal.user_id,
         )
-        return await _json(session, inbox, principal, runtime)
+        return _json(inbox, principal, runtime)
 
 
 @patch("/inboxes/{inbox_id:uuid}", guards=[requires_admin])
@@ -171,7 +148,7 @@ async def inboxes_update(
         )
         if "settings" in fields:
             _check_size(inbox.settings, "settings")
-        return await _json(session, inbox, principal, runtime)
+        return _json(inbox, principal, runtime)
 
 
 @post("/inboxes/{inbox_id:uuid}/rotate-secret", guards=[requires_admin], status_code=200)
@@ -183,7 +160,7 @@ async def inboxes_rotate_secret(
         inbox = await inbox_actions.rotate_secret(
             session, principal.workspace_id, inbox_id, data.which, actor_id=principal.user_id
         )
-        return await _json(session, inbox, principal, runtime)
+        return _json(inbox, principal, runtime)
 
 
 @delete("/inboxes/{inbox_id:uuid}", guards=[requires_admin])

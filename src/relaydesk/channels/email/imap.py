@@ -118,8 +118,9 @@ class ReceiverStatus:
 
 
 class ReceiverSink(Protocol):
-    """Where a background receiver's mail goes: implemented by the worker (inbound/receivers.py) with the
-    inbound intake and the database. The cursor is the receiver's own JSON document, opaque to the sink."""
+    """Where a background receiver's mail goes: the worker's `ReceiverContext` (jobs/handlers/receivers.py)
+    adapted by imap_receiver.py, which stores through the inbound intake. The cursor is the receiver's own
+    JSON document, opaque to the sink."""
 
     async def load_cursor(self) -> dict[str, Any] | None:
         """The stored position, or None before the first sync."""

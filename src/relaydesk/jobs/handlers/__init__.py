@@ -8,8 +8,20 @@ from relaydesk.jobs.handlers import (
     inbound,
     maintenance,
     outbound,
+    receivers,
     rekey,
     webhooks,
 )
 
-__all__ = ["ai", "attachments", "exports", "hours", "inbound", "maintenance", "outbound", "rekey", "webhooks"]
+__all__ = [
+    "ai",
+    "attachments",
+    "exports",
+    "hours",
+    "inbound",
+    "maintenance",
+    "outbound",
+    "receivers",
+    "rekey",
+    "webhooks",
+]

@@ -78,12 +78,19 @@ NOT_PERSONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "master_key_check": (("check_value",), "a MAC that proves the master key, no data"),
     "workspaces": (("name", "slug", "settings"), "the business's own name and settings"),
     "inboxes": (
-        ("name", "channel_type", "public_id", "settings", "last_error", "reauth_reason", "receiver_state"),
-        "the business's channel configuration, its last connection error or refusal, the receiver's cursor",
-    ),
-    "inbox_receivers": (
-        ("state", "last_error", "holder"),
-        "a background receiver's state, its last connection error and the worker's name (never mail content)",
+        (
+            "name",
+            "channel_type",
+            "public_id",
+            "settings",
+            "last_error",
+            "reauth_reason",
+            "receiver_state",
+            "receiver_owner",
+            "receiver_status",
+        ),
+        "the business's channel configuration, its last connection error or refusal, the receiver's cursor,"
+        " which worker process runs it and whether it is connected",
     ),
     "webhook_endpoints": (
         ("url", "description", "event_types", "last_error"),

@@ -22,7 +22,8 @@ function renderHealth(item) {
   renderReceiver(cell.querySelector(".receiver"), item.receiver);
 }
 
-// The background receiver's line (IMAP mailboxes): state, last completed check, last error.
+// The background receiver's line (IMAP mailboxes): state and last completed check (its errors are the
+// inbox's last error, above).
 function renderReceiver(span, receiver) {
   if (!span) return;
   span.hidden = !receiver;
@@ -34,12 +35,6 @@ function renderReceiver(span, receiver) {
   state.classList.toggle("health-error", receiver.state === "disconnected");
   state.textContent = `Mailbox ${receiver.state}` + (receiver.last_sync_at ? `, last checked ${when(receiver.last_sync_at)}` : "");
   span.append(document.createElement("br"), state);
-  if (receiver.last_error) {
-    const error = document.createElement("span");
-    error.className = "health-error";
-    error.textContent = `Mailbox error ${when(receiver.last_error_at)}: ${receiver.last_error}`;
-    span.append(document.createElement("br"), error);
-  }
 }
 
 for (const time of document.querySelectorAll(".health time")) {

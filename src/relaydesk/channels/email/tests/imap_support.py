@@ -1,6 +1,6 @@
 """Helpers for the IMAP tests: realistic mails, a recording sink, a receiver running in the background.
 
-The recording sink stands where the worker's database sink stands (inbound/receivers.py); it is the
+The recording sink stands where the worker's database sink stands (imap_receiver.py); it is the
 receiver's interface, not a mock of anything that runs here: the IMAP server is real (pymap on loopback).
 """
 

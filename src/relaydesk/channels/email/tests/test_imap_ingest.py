@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from relaydesk.actions.inboxes import create_inbox, delete_inbox, update_inbox
 from relaydesk.channels.email.imap_server import LoopbackImapServer
 from relaydesk.channels.email.tests.imap_support import PASSWORD, USER, imap_server, mail, until
-from relaydesk.inbound.receivers import ReceiverSupervisor
-from relaydesk.models import Conversation, InboundEvent, Inbox, InboxReceiver, Job, Message
+from relaydesk.jobs.handlers.receivers import Supervisor
+from relaydesk.models import Conversation, InboundEvent, Inbox, Job, Message
 from relaydesk.runtime import Runtime
 from tests.support.fixtures import count_rows
 
@@ -45,15 +45,21 @@ async def email_inbox(runtime: Runtime, ws: Any, server: LoopbackImapServer, **s
 
 
 @contextlib.asynccontextmanager
-async def supervisor(runtime: Runtime, holder: str = "worker-a") -> AsyncIterator[ReceiverSupervisor]:
-    sup = ReceiverSupervisor(
-        runtime.db, runtime.intake, holder=holder, scan_seconds=0.2, restart_seconds=0.1, allow_private=True
-    )
-    await sup.start()
+async def supervisor(runtime: Runtime, owner: str = "worker-a") -> AsyncIterator[Supervisor]:
+    """The worker's receivers' supervisor (jobs/handlers/receivers.py), scanning fast for the test."""
+    sup = Supervisor(runtime.services, owner=owner, scan_seconds=0.2, backoff_base=0.05, backoff_cap=0.5)
+    task = asyncio.create_task(sup.run())
     try:
         yield sup
     finally:
-        await sup.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def inbox_row(runtime: Runtime, inbox_id: uuid.UUID) -> Inbox:
+    async with runtime.db.read() as session:
+        return (await session.execute(sa.select(Inbox).where(Inbox.id == inbox_id))).scalar_one()
 
 
 async def settle(runtime: Runtime, run_jobs: Any, inbox_id: uuid.UUID, events: int) -> None:
@@ -87,12 +93,12 @@ async def test_new_mail_is_fetched_by_idle_stored_sealed_and_becomes_a_message(
             await settle(runtime, run_jobs, inbox_id, 1)
             async with runtime.db.read() as session:
                 event = (await session.execute(sa.select(InboundEvent))).scalar_one()
-                receiver = (await session.execute(sa.select(InboxReceiver))).scalar_one()
+            inbox = await inbox_row(runtime, inbox_id)
             # The raw mail is stored sealed, deduplicated by its Message-ID.
             assert b"Where is my parcel" not in event.body
             assert event.dedupe_key and "customer-1@mail.example.com" in event.dedupe_key
-            assert receiver.holder == "worker-a" and receiver.state == "connected"
-            assert receiver.last_sync_at is not None
+            assert inbox.receiver_owner == "worker-a" and inbox.receiver_status == "connected"
+            assert inbox.receiver_synced_at is not None
         messages = await messages_of(runtime, inbox_id)
         assert len(messages) == 1 and messages[0].message_type == "incoming"
         assert server.seen_flag() not in await server.flags(USER, uid)  # BODY.PEEK: still unread
@@ -170,7 +176,9 @@ async def test_a_crash_after_storing_but_before_the_cursor_moved_duplicates_noth
                 sa.update(Inbox).where(Inbox.id == inbox_id).values(receiver_state={**state, "last_uid": 0})
             )
         await server.deliver(USER, mail(4))
-        async with supervisor(runtime, holder="worker-b"):  # another process takes over the lapsed lease
+        async with runtime.db.write() as session:  # the first worker died: its lease ran out
+            await session.execute(sa.update(Inbox).where(Inbox.id == inbox_id).values(receiver_until=None))
+        async with supervisor(runtime, owner="worker-b"):  # another process takes over the lapsed lease
             await settle(runtime, run_jobs, inbox_id, 5)
             await asyncio.sleep(0.3)
         assert await count_rows(runtime, InboundEvent, inbox_id=inbox_id) == 5
@@ -189,11 +197,10 @@ async def test_the_receiver_reconnects_after_the_imap_server_restarts(runtime, m
             await settle(runtime, run_jobs, inbox_id, 2)
             assert len(sup.running) == 1
         assert len(await messages_of(runtime, inbox_id)) == 2
-        async with runtime.db.read() as session:
-            receiver = (await session.execute(sa.select(InboxReceiver))).scalar_one()
-        # The drop was shown on the health line, and the receiver stopped cleanly with the supervisor.
-        assert receiver.last_error and receiver.last_error_at is not None
-        assert receiver.state == "stopped" and receiver.holder is None
+        inbox = await inbox_row(runtime, inbox_id)
+        # The drop was shown on the inbox's health line, and the receiver stopped cleanly with the worker.
+        assert inbox.last_error and "IMAP" in inbox.last_error and inbox.last_error_at is not None
+        assert inbox.receiver_status == "stopped" and inbox.receiver_owner is None
 
 
 async def test_fetched_auto_replies_and_bounces_trigger_nothing_automatic(runtime, make_workspace, run_jobs):
@@ -243,24 +250,17 @@ async def test_disabling_or_deleting_the_inbox_stops_its_receiver_and_new_settin
             first = sup.running[inbox_id]
             async with runtime.db.write() as session:
                 await update_inbox(session, ws.id, inbox_id, settings={"imap_mailbox": "Archive"})
-            sup.poke()
             await until(lambda: inbox_id in sup.running and sup.running[inbox_id] is not first)
             async with runtime.db.write() as session:
                 await update_inbox(session, ws.id, inbox_id, is_active=False)
-            sup.poke()
             await until(lambda: inbox_id not in sup.running)
-            async with runtime.db.read() as session:
-                row = (await session.execute(sa.select(InboxReceiver))).scalar_one()
-            assert row.holder is None and row.state == "stopped"
+            await until(lambda: first.task.done())
             async with runtime.db.write() as session:
                 await update_inbox(session, ws.id, inbox_id, is_active=True)
-            sup.poke()
             await until(lambda: inbox_id in sup.running)
             async with runtime.db.write() as session:
                 await delete_inbox(session, ws.id, inbox_id)
-            sup.poke()
             await until(lambda: inbox_id not in sup.running)
-        assert await count_rows(runtime, InboxReceiver) == 0
 
 
 async def test_two_workers_never_run_the_same_mailbox(runtime, make_workspace):
