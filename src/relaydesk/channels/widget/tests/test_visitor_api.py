@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
@@ -89,6 +90,16 @@ async def test_anonymous_visitor_chats_with_an_agent(setup):  # type: ignore[no-
     assert frame["message"]["id"] == reply["id"]
     assert frame["message"]["from"] == "agent" and frame["message"]["text"] == "Yes, it ships today."
     assert frame["seq"] > hello["seq"]
+    # The visitor has it on screen: it is marked read, which agents see (and the visitor's stream too).
+    await socket.send({"type": "read", "message_ids": [reply["id"], "01a2415f-6d8c-716a-8189-4704cf99a98e"]})
+    updated = await socket.next("message.updated")
+    while updated["message"]["status"] != "read":  # the delivery job's "sent" may come first
+        updated = await socket.next("message.updated")
+    assert updated["message"]["id"] == reply["id"]
+    async with server.runtime.db.read() as session:
+        assert (await session.get(Message, uuid.UUID(reply["id"]))).status == "read"  # type: ignore[union-attr]
+    await socket.send({"type": "read", "message_ids": "nope"})
+    assert (await socket.next("error"))["status"] == 400
     # Private notes never reach the visitor.
     async with httpx.AsyncClient(base_url=server.url) as http:
         note = await http.post(

@@ -1,7 +1,7 @@
 """inbox receiver status: whether the background receiver is connected, and its last completed sync
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04
 
 `inboxes.receiver_status` (`connecting`, `connected`, `disconnected`, `stopped`) and
@@ -17,8 +17,8 @@ from alembic import op
 
 import relaydesk.db.base
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
