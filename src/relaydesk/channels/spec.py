@@ -489,6 +489,9 @@ class ChannelSpec:
     content_types: ClassVar[tuple[str, ...]] = ()
     #: Headers stored with a raw event (besides the body) because `parse` reads them (multipart boundary).
     kept_headers: ClassVar[tuple[str, ...]] = ("content-type",)
+    #: The body carries bytes the channel neutralises itself (a mail in any charset, with NUL bytes): the
+    #: input gate only limits its size, and `verify`/`parse` must refuse or clean anything else.
+    raw_body: ClassVar[bool] = False
     #: The status for a well-signed request whose body does not parse (Mailgun stops retrying on 406).
     invalid_payload_status: ClassVar[int] = 400
     #: Hours after the customer's last message during which free-form replies are allowed (None: always);

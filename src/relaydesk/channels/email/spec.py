@@ -170,6 +170,7 @@ class EmailSpec(ChannelSpec):
     )
     content_types = ("multipart/form-data", "application/x-www-form-urlencoded")
     invalid_payload_status = 406  # Mailgun retries anything but 200 and 406 for 8 hours
+    raw_body = True  # a mail may hold any charset and NUL bytes: mime.parse_message neutralises them
     wants_attachment_bytes = True
     wants_reply_context = True
     fake = "relaydesk.channels.email.fake:FakeSmtpServer"
