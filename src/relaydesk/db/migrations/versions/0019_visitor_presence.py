@@ -1,7 +1,7 @@
 """chat visitors' presence
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-04
 
 `contact_identities.present_until`: while it lies ahead, the chat visitor known by this identity has the
@@ -16,8 +16,8 @@ from alembic import op
 
 import relaydesk.db.base
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
