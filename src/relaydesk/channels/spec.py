@@ -436,6 +436,9 @@ class ReceiverContext(Protocol):
     settings: Mapping[str, Any]
     #: Set when the worker stops or the inbox changes (deactivated, new credentials): return soon.
     stopping: asyncio.Event
+    #: May the receiver connect to private addresses (loopback, LAN)? The operator's choice for `channels`
+    #: (RELAYDESK_ALLOW_PRIVATE_TARGETS); link-local and metadata addresses never (outbound/ssrf.py).
+    allow_private: bool
 
     async def submit(self, request: InboundRequest, *, dedupe_key: str | None, parsed: Parsed) -> Submitted:
         """Store one fetched item (body sealed) with its parse; returns once committed."""
@@ -447,6 +450,11 @@ class ReceiverContext(Protocol):
 
     async def report_error(self, reason: str) -> None:
         """Show a problem on the inbox's health line (connection refused, login failed, ...)."""
+        ...
+
+    async def report_status(self, state: str, *, last_sync_at: dt.datetime | None = None) -> None:
+        """The receiver's state (`connecting`, `connected`, `disconnected`) and its last completed sync,
+        shown on the admin's inbox page and in the API's inbox health."""
         ...
 
     async def needs_reauthorisation(self, reason: str) -> None:
