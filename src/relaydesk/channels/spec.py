@@ -504,6 +504,11 @@ class ChannelSpec:
     #: Import path of a zero-argument factory returning a `Receiver`, run by the worker per active inbox.
     receiver: ClassVar[str | None] = None
 
+    def runs_receiver(self, settings: Mapping[str, Any]) -> bool:
+        """Whether an inbox with these settings needs the channel's `receiver` (e-mail: only when an IMAP
+        host is set; a webhook-only inbox has nothing to fetch)."""
+        return self.receiver is not None
+
     # -- inbound -------------------------------------------------------------------------------------------
 
     def handshake(self, request: InboundRequest, credentials: Mapping[str, Any]) -> Answer | None:
