@@ -112,7 +112,9 @@ async def test_visitor_and_agent_chat_live_and_reconnect_replays(
     await expect(frame.locator("#messages li.agent")).to_have_count(3, timeout=10_000)
     await expect(frame.locator("#messages li.agent").last).to_contain_text("Second while away")
 
-    # And the visitor's answer reaches the agent live.
+    # And the visitor's typing, then their answer, reach the agent live.
+    await frame.locator("#text").press_sequentially("Than")
+    await expect(agent.locator("#typing")).to_contain_text("is typing", timeout=10_000)
     await frame.locator("#text").fill("Thanks!")
     await frame.locator("#text").press("Enter")
     await expect(agent.locator("#messages")).to_contain_text("Thanks!", timeout=10_000)

@@ -5,6 +5,7 @@ nothing stored."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -100,6 +101,21 @@ async def test_anonymous_visitor_chats_with_an_agent(setup):  # type: ignore[no-
     following = await socket.next("message")
     assert following["message"]["text"] == "Anything else?"
     await socket.close()
+
+
+async def test_do_not_track_and_gpc_make_a_session_token(setup):  # type: ignore[no-untyped-def]
+    server, _ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    for headers, body in (({"dnt": "1"}, {}), ({"sec-gpc": "1"}, {}), ({}, {"privacy": True})):
+        started = await visitor.http.post(
+            "/api/session", json={"host": HOST, **body}, headers={"origin": visitor.origin, **headers}
+        )
+        assert started.status_code == 201 and started.json()["persistent"] is False
+        lifetime = started.json()["expires_at"] - time.time()
+        assert lifetime <= identity.SESSION_TOKEN_SECONDS
+    normal = await visitor.start()
+    assert normal.json()["persistent"] is True
+    assert normal.json()["expires_at"] - time.time() > identity.SESSION_TOKEN_SECONDS
 
 
 async def test_socket_posts_dedupe_and_reconnect_replays(setup):  # type: ignore[no-untyped-def]
