@@ -41,6 +41,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"is_active": False},
     ("PUT", "/api/v1/conversations/{conversation_id}/ai"): {"enabled": False},
     ("PUT", "/api/v1/contacts/{contact_id}/ai"): {"enabled": False},
+    ("PUT", "/api/v1/contacts/{contact_id}/restriction"): {"restricted": True},
     ("PUT", "/api/v1/ai/inboxes/{inbox_id}/settings"): {"settings": {}},
     ("PATCH", "/api/v1/ai/intents/{intent_id}"): {"handoff": True},
     # Routes without B's ids in the path carry them in the body instead.

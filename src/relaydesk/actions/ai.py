@@ -249,14 +249,25 @@ def triage_allowed(state: AiConversationState | None) -> bool:
 
 
 async def contact_ai_off(session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bool:
-    row = (
+    """Whether the AI must leave this contact alone: its per-contact switch is off (an objection, an
+    agent's choice) or the contact's processing is restricted (actions/subject_rights.py)."""
+    switched_off = (
         await session.execute(
             sa.select(AiContactPreference.ai_off).where(
                 AiContactPreference.workspace_id == workspace_id, AiContactPreference.contact_id == contact_id
             )
         )
     ).scalar_one_or_none()
-    return bool(row)
+    if switched_off:
+        return True
+    restricted = (
+        await session.execute(
+            sa.select(Contact.restricted_at).where(
+                Contact.workspace_id == workspace_id, Contact.id == contact_id
+            )
+        )
+    ).scalar_one_or_none()
+    return restricted is not None
 
 
 # --- decisions ------------------------------------------------------------------------------------------

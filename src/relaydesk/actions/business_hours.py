@@ -318,6 +318,10 @@ async def send_away_message(
     hours = from_settings(inbox.settings)
     if hours is None or not hours.away_message or not inbox.is_active or conv.status == "resolved":
         return None
+    from relaydesk.actions.subject_rights import is_restricted
+
+    if await is_restricted(session, workspace_id, conv.contact_id):
+        return None  # an automation: a restricted contact gets none (actions/subject_rights.py)
     if (opening is not None and now >= opening) or hours.is_open(now):
         return None
     return await post_message(

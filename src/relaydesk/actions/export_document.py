@@ -151,6 +151,7 @@ EXPORT_SCHEMA: dict[str, Any] = {
                     "identities": {"type": "array", "items": _IDENTITY},
                     "ai_off": {"type": "boolean"},
                     "ai_off_reason": _STR,
+                    "restricted_at": _TS,
                 }
             ),
             "conversations": {"type": "array", "items": _CONVERSATION},
@@ -371,6 +372,7 @@ async def collect(
             ],
             "ai_off": bool(preference and preference.ai_off),
             "ai_off_reason": preference.reason if preference and preference.ai_off else None,
+            "restricted_at": iso(contact.restricted_at),
         },
         "conversations": [
             {

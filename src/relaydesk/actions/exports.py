@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.actions import export_document
+from relaydesk.actions.subject_requests import Requester, record_request
 from relaydesk.db.base import utcnow
 from relaydesk.db.engine import Database
 from relaydesk.db.scoping import get_scoped
@@ -25,20 +25,10 @@ from relaydesk.jobs.outbox import enqueue
 from relaydesk.models.contacts import Contact
 from relaydesk.models.privacy_requests import ContactExport, SubjectRequest
 from relaydesk.privacy import audit, storage
-from relaydesk.privacy.audit_chain import ActorKind
 
 EXPORT_JOB = "contacts.export"
 EXPIRE_JOB = "exports.expire"
-REQUEST_DEADLINE = dt.timedelta(days=30)  # GDPR art. 12(3): one month from receipt
 EXPORT_TTL = dt.timedelta(days=7)  # how long a built archive waits for its one download
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who asks: a member (`user_id`, through a session or an API token) or the operator (CLI)."""
-
-    kind: ActorKind | str
-    user_id: uuid.UUID | None = None
 
 
 async def request_export(
@@ -60,17 +50,7 @@ async def request_export(
     ).first()
     if pending:
         raise Conflict("an export of this contact is already being prepared")
-    now = utcnow()
-    request = SubjectRequest(
-        workspace_id=workspace_id,
-        kind="access",
-        contact_id=contact.id,
-        requested_by_kind=str(requester.kind),
-        requested_by_user_id=requester.user_id,
-        received_at=now,
-        deadline_at=now + REQUEST_DEADLINE,
-        state="open",
-    )
+    request = await record_request(session, workspace_id, "access", contact.id, requester, answered=False)
     export = ContactExport(
         workspace_id=workspace_id,
         request_id=request.id,
@@ -78,8 +58,6 @@ async def request_export(
         requester_user_id=requester.user_id,
         state="pending",
     )
-    session.add(request)
-    await session.flush()
     session.add(export)
     await session.flush()
     await enqueue(

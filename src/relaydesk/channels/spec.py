@@ -457,6 +457,9 @@ class ReceiverContext(Protocol):
     settings: Mapping[str, Any]
     #: Set when the worker stops or the inbox changes (deactivated, new credentials): return soon.
     stopping: asyncio.Event
+    #: May the receiver connect to private addresses (loopback, LAN)? The operator's choice for `channels`
+    #: (RELAYDESK_ALLOW_PRIVATE_TARGETS); link-local and metadata addresses never (outbound/ssrf.py).
+    allow_private: bool
 
     async def submit(self, request: InboundRequest, *, dedupe_key: str | None, parsed: Parsed) -> Submitted:
         """Store one fetched item (body sealed) with its parse; returns once committed."""
@@ -468,6 +471,11 @@ class ReceiverContext(Protocol):
 
     async def report_error(self, reason: str) -> None:
         """Show a problem on the inbox's health line (connection refused, login failed, ...)."""
+        ...
+
+    async def report_status(self, state: str, *, last_sync_at: dt.datetime | None = None) -> None:
+        """The receiver's state (`connecting`, `connected`, `disconnected`) and its last completed sync,
+        shown on the admin's inbox page and in the API's inbox health."""
         ...
 
     async def needs_reauthorisation(self, reason: str) -> None:
@@ -502,6 +510,9 @@ class ChannelSpec:
     content_types: ClassVar[tuple[str, ...]] = ()
     #: Headers stored with a raw event (besides the body) because `parse` reads them (multipart boundary).
     kept_headers: ClassVar[tuple[str, ...]] = ("content-type",)
+    #: The body carries bytes the channel neutralises itself (a mail in any charset, with NUL bytes): the
+    #: input gate only limits its size, and `verify`/`parse` must refuse or clean anything else.
+    raw_body: ClassVar[bool] = False
     #: The status for a well-signed request whose body does not parse (Mailgun stops retrying on 406).
     invalid_payload_status: ClassVar[int] = 400
     #: Hours after the customer's last message during which free-form replies are allowed (None: always);

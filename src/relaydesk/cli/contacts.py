@@ -1,9 +1,11 @@
-"""`relaydesk contact export | requests`: answer a data-subject access request from the command line.
+"""`relaydesk contact export | restrict | object | requests`: answer data-subject requests from the
+command line.
 
 `export` records the request like the API does (kind `access`, 30-day deadline, requested by the
 operator), builds the archive right here with the same code as the `contacts.export` job, takes its one
 download and writes it to `--out` (created, never overwritten, readable by the owner only). `requests`
-lists the workspace's requests with their deadlines.
+lists the workspace's requests with their deadlines. `restrict` (or `restrict --lift`) and `object` call
+actions/subject_rights.py, as the admin page and the API do, with the operator (`system`) as requester.
 """
 
 from __future__ import annotations
@@ -47,13 +49,14 @@ def contact_export(ref: str, contact_id: uuid.UUID, out: Path) -> None:
     """Export everything the workspace holds about a contact to a zip (export.json, schema.json and the
     attachments); recorded as an access request and audited."""
     from relaydesk.actions import exports
+    from relaydesk.actions.subject_requests import Requester
     from relaydesk.actions.workspaces import resolve_workspace
     from relaydesk.privacy.audit_chain import ActorKind
 
     if out.exists():
         raise click.ClickException(f"{out} exists already; name a new file")
     settings = errors.settings()
-    operator = exports.Requester(kind=ActorKind.SYSTEM)
+    operator = Requester(kind=ActorKind.SYSTEM)
 
     async def run() -> str:
         async with errors.opened(settings) as runtime:
@@ -107,3 +110,53 @@ def contact_requests(ref: str) -> None:
             left,
         )
     Console(width=200).print(table if rows else "no data-subject requests")
+
+
+def _run_on_contact(ref: str, contact_id: uuid.UUID, act) -> str:  # type: ignore[no-untyped-def]
+    """Run `act(session, workspace_id, requester)` in one write transaction of the named workspace."""
+    from relaydesk.actions.subject_requests import Requester
+    from relaydesk.actions.workspaces import resolve_workspace
+    from relaydesk.privacy.audit_chain import ActorKind
+
+    settings = errors.settings()
+
+    async def run() -> str:
+        async with errors.opened(settings) as runtime, runtime.db.write() as session:
+            workspace_id = (await resolve_workspace(session, ref)).id
+            return await act(session, workspace_id, Requester(kind=ActorKind.SYSTEM))
+
+    return asyncio.run(run())
+
+
+@contact.command("restrict")
+@click.option("--workspace", "ref", required=True, help="Workspace slug or name.")
+@click.option("--contact", "contact_id", required=True, type=click.UUID, help="The contact's id.")
+@click.option("--lift", is_flag=True, help="Lift the restriction instead.")
+def contact_restrict(ref: str, contact_id: uuid.UUID, lift: bool) -> None:
+    """Restrict a contact's processing (data kept; AI, automations and outgoing webhooks skip them)."""
+    from relaydesk.actions import subject_rights
+
+    async def act(session, workspace_id, requester) -> str:  # type: ignore[no-untyped-def]
+        request = await subject_rights.set_restriction(session, workspace_id, contact_id, not lift, requester)
+        if lift:
+            return f"restriction of contact {contact_id} lifted"
+        return f"contact {contact_id} restricted" + (f" (request {request.id})" if request else " already")
+
+    click.echo(_run_on_contact(ref, contact_id, act))
+
+
+@contact.command("object")
+@click.option("--workspace", "ref", required=True, help="Workspace slug or name.")
+@click.option("--contact", "contact_id", required=True, type=click.UUID, help="The contact's id.")
+def contact_object(ref: str, contact_id: uuid.UUID) -> None:
+    """Record a contact's objection to automated decisions: AI off for them, open conversations to a
+    person with the decision log."""
+    from relaydesk.actions import subject_rights
+
+    async def act(session, workspace_id, requester) -> str:  # type: ignore[no-untyped-def]
+        request, handed = await subject_rights.object_to_automated_decisions(
+            session, workspace_id, contact_id, requester
+        )
+        return f"objection recorded (request {request.id}); {len(handed)} conversation(s) handed to a person"
+
+    click.echo(_run_on_contact(ref, contact_id, act))

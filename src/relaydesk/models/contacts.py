@@ -34,6 +34,9 @@ class Contact(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     phone_bidx: Mapped[bytes | None] = mapped_column(sa.LargeBinary(16))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[dt.datetime | None]
+    # Processing restricted (GDPR art. 18) since then: data kept, but AI, automations and outgoing
+    # webhooks skip the contact (actions/subject_rights.py). None: not restricted.
+    restricted_at: Mapped[dt.datetime | None]
 
 
 class ContactIdentity(IdMixin, CreatedMixin, WorkspaceScoped, Base):

@@ -85,6 +85,10 @@ ACTIONS: Mapping[str, str] = {
     "contact.exported": "a contact's export archive was built (counts of what it holds)",
     "contact.export_downloaded": "a contact's export archive was downloaded by its requester (then emptied)",
     "contact.export_expired": "a contact's export archive expired undownloaded and was emptied",
+    # (actions/subject_rights.py)
+    "contact.restricted": "a contact's processing was restricted (AI, automations, webhooks skip them)",
+    "contact.restriction_lifted": "the restriction of a contact's processing was lifted",
+    "contact.objected": "a contact objected to automated decisions (AI off, conversations to a person)",
     "audit.purged": "the oldest audit rows past retention were removed behind a checkpoint",
 }
 

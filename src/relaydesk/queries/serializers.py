@@ -38,6 +38,8 @@ def contact_full(contact: Contact) -> dict[str, Any]:
         "created_at": iso(contact.created_at),
         "updated_at": iso(contact.updated_at),
         "last_activity_at": iso(contact.last_activity_at),
+        # Processing restricted since then (AI, automations and webhooks skip the contact), or null.
+        "restricted_at": iso(contact.restricted_at),
     }
 
 

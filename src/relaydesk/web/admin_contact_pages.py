@@ -1,9 +1,10 @@
 """The admin's contact pages: `/admin/contacts` (find a contact by name, e-mail or phone) and
 `/admin/contacts/{id}` (the profile, and the data-subject requests about the person: ask for an export,
-follow it, download it once).
+follow it, download it once; restrict processing or lift it; record an objection to automated decisions).
 
-Forms post to `/admin/contacts/{id}/exports` and `/admin/contacts/{id}/exports/{export_id}/download` with
-the CSRF token; both go through actions/exports.py like the API and the CLI. Reading a profile is audited
+Forms post to `/admin/contacts/{id}/exports`, `.../exports/{export_id}/download`, `.../restriction` and
+`.../objection` with the CSRF token; they go through actions/exports.py and actions/subject_rights.py like
+the API and the CLI. Reading a profile is audited
 (`contact.viewed`) as in the API. Another workspace's contact is a 404 page.
 """
 
@@ -16,11 +17,14 @@ import sqlalchemy as sa
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
-from relaydesk.actions import exports
+from relaydesk.actions import exports, subject_rights
+from relaydesk.actions.ai import contact_ai_off
+from relaydesk.actions.subject_requests import Requester
 from relaydesk.db.base import utcnow
 from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import DomainError
 from relaydesk.models.contacts import Contact
+from relaydesk.models.privacy_requests import SubjectRequest
 from relaydesk.privacy import audit, storage
 from relaydesk.privacy.audit_chain import ActorKind
 from relaydesk.runtime import Runtime
@@ -31,8 +35,8 @@ SECTION = "contacts"
 PAGE_SIZE = 50
 
 
-def _requester(ctx: WebContext) -> exports.Requester:
-    return exports.Requester(kind=ActorKind.USER, user_id=ctx.info.user.id)
+def _requester(ctx: WebContext) -> Requester:
+    return Requester(kind=ActorKind.USER, user_id=ctx.info.user.id)
 
 
 def _not_found(request: Request, ctx: WebContext) -> Response[Any]:
@@ -95,7 +99,20 @@ async def _render(
         except DomainError:
             return _not_found(request, ctx)
         pii = storage.read_contact(contact)
-        rows = await exports.list_exports(session, ctx.workspace.id, contact_id)
+        by_request = {r.id: e for e, r in await exports.list_exports(session, ctx.workspace.id, contact_id)}
+        requests = list(
+            (
+                await session.execute(
+                    sa.select(SubjectRequest)
+                    .where(
+                        SubjectRequest.workspace_id == ctx.workspace.id,
+                        SubjectRequest.contact_id == contact_id,
+                    )
+                    .order_by(SubjectRequest.received_at.desc(), SubjectRequest.id.desc())
+                )
+            ).scalars()
+        )
+        ai_off = await contact_ai_off(session, ctx.workspace.id, contact_id)
         await audit.record(
             session,
             ctx.workspace.id,
@@ -114,28 +131,13 @@ async def _render(
         contact=contact,
         pii=pii,
         shredded=storage.is_shredded(contact),
-        exports=rows,
+        requests=[(r, by_request.get(r.id)) for r in requests],
+        ai_off=ai_off,
         me=ctx.info.user.id,
         now=utcnow(),
         done=request.query_params.get("done"),
         error=error,
     )
-
-
-@post("/admin/contacts/{contact_id:uuid}/exports", include_in_schema=False, status_code=303)
-async def contact_export_create(contact_id: uuid.UUID, request: Request, runtime: Runtime) -> Response[Any]:
-    ctx = await admin_ctx(request, runtime)
-    if not isinstance(ctx, WebContext):
-        return ctx
-    await check_form(request, ctx.csrf)
-    try:
-        async with runtime.db.write() as session:
-            await exports.request_export(session, ctx.workspace.id, contact_id, _requester(ctx))
-    except DomainError as exc:
-        if exc.status == 404:
-            return _not_found(request, ctx)
-        return await _render(request, runtime, ctx, contact_id, status=exc.status, error=exc.message)
-    return Redirect(f"/admin/contacts/{contact_id}?done=export", status_code=303)
 
 
 @post(
@@ -169,4 +171,59 @@ async def contact_export_download(
     )
 
 
-ROUTES = [contacts_page, contact_page, contact_export_create, contact_export_download]
+async def _contact_form(
+    contact_id: uuid.UUID, request: Request, runtime: Runtime, done: str, act: Any
+) -> Response[Any]:
+    """A form on the contact page: CSRF-checked, carried out in one write transaction, then back to the
+    page (POST/redirect/GET); a refusal is shown on the page with its status."""
+    ctx = await admin_ctx(request, runtime)
+    if not isinstance(ctx, WebContext):
+        return ctx
+    form = await check_form(request, ctx.csrf)
+    try:
+        async with runtime.db.write() as session:
+            await act(session, ctx, form)
+    except DomainError as exc:
+        if exc.status == 404:
+            return _not_found(request, ctx)
+        return await _render(request, runtime, ctx, contact_id, status=exc.status, error=exc.message)
+    return Redirect(f"/admin/contacts/{contact_id}?done={done}", status_code=303)
+
+
+@post("/admin/contacts/{contact_id:uuid}/exports", include_in_schema=False, status_code=303)
+async def contact_export_create(contact_id: uuid.UUID, request: Request, runtime: Runtime) -> Response[Any]:
+    async def act(session: Any, ctx: WebContext, _form: dict[str, Any]) -> None:
+        await exports.request_export(session, ctx.workspace.id, contact_id, _requester(ctx))
+
+    return await _contact_form(contact_id, request, runtime, "export", act)
+
+
+@post("/admin/contacts/{contact_id:uuid}/restriction", include_in_schema=False, status_code=303)
+async def contact_restriction(contact_id: uuid.UUID, request: Request, runtime: Runtime) -> Response[Any]:
+    async def act(session: Any, ctx: WebContext, form: dict[str, Any]) -> None:
+        restricted = str(form.get("restricted", "")) == "1"
+        await subject_rights.set_restriction(
+            session, ctx.workspace.id, contact_id, restricted, _requester(ctx)
+        )
+
+    return await _contact_form(contact_id, request, runtime, "restriction", act)
+
+
+@post("/admin/contacts/{contact_id:uuid}/objection", include_in_schema=False, status_code=303)
+async def contact_objection(contact_id: uuid.UUID, request: Request, runtime: Runtime) -> Response[Any]:
+    async def act(session: Any, ctx: WebContext, _form: dict[str, Any]) -> None:
+        await subject_rights.object_to_automated_decisions(
+            session, ctx.workspace.id, contact_id, _requester(ctx)
+        )
+
+    return await _contact_form(contact_id, request, runtime, "objection", act)
+
+
+ROUTES = [
+    contacts_page,
+    contact_page,
+    contact_export_create,
+    contact_export_download,
+    contact_restriction,
+    contact_objection,
+]

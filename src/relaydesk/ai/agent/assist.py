@@ -23,6 +23,7 @@ from relaydesk.ai.knowledge.retrieval import retrieve
 from relaydesk.ai.providers.local import LocalProvider
 from relaydesk.ai.sentiment import label_for, trend
 from relaydesk.db.scoping import get_scoped
+from relaydesk.models.contacts import Contact
 from relaydesk.models.conversations import Conversation, Label
 from relaydesk.models.messages import Message
 from relaydesk.privacy import storage
@@ -150,6 +151,14 @@ async def assist(
         "suggested_labels": [],
     }
     if not customer:
+        return result
+    restricted = await session.execute(
+        sa.select(Contact.restricted_at).where(
+            Contact.workspace_id == workspace_id, Contact.id == conv.contact_id
+        )
+    )
+    if restricted.scalar_one_or_none() is not None:
+        result["restricted"] = True  # processing restricted (actions/subject_rights.py): no AI over it
         return result
     last = customer[-1]
     query_vector = understanding.embed([last])[0]

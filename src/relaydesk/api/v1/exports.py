@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Response, get, post
 
 from relaydesk.actions import exports
+from relaydesk.actions.subject_requests import Requester
 from relaydesk.auth.guards import requires_admin
 from relaydesk.auth.principal import Principal
 from relaydesk.models.privacy_requests import ContactExport, SubjectRequest
@@ -22,9 +23,9 @@ from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
 
-def requester_of(principal: Principal) -> exports.Requester:
+def requester_of(principal: Principal) -> Requester:
     kind = ActorKind.API_TOKEN if principal.via == "token" else ActorKind.USER
-    return exports.Requester(kind=kind, user_id=principal.user_id)
+    return Requester(kind=kind, user_id=principal.user_id)
 
 
 def export_json(export: ContactExport, request: SubjectRequest, viewer: uuid.UUID | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import uuid
 import httpx
 import sqlalchemy as sa
 
+from relaydesk.actions import subject_rights
 from relaydesk.actions import webhooks as actions
 from relaydesk.db.base import utcnow
 from relaydesk.jobs.dispatcher import backoff_seconds
@@ -127,9 +128,11 @@ async def deliver(ctx: JobContext) -> None:
                     )
                 ).scalars()
             )
+            # Events about a contact whose processing is restricted are never sent (subject_rights.py).
+            withheld = await subject_rights.restricted_event_ids(session, endpoint.workspace_id, events)
         client = ctx.services.http_for("webhooks")
         for event in events:
-            if not actions.subscribed(types, event.type):
+            if event.id in withheld or not actions.subscribed(types, event.type):
                 async with ctx.services.db.write() as session:
                     await actions.advance_endpoint(
                         session, endpoint_id, event.seq, delivered=False, lease=lease

@@ -16,9 +16,9 @@ DATA_CLASSES = (
         name="raw inbound bodies",
         about="provider requests as received: body (sealed), headers, dedupe key, processing error",
         tables={"inbound_events": ("body", "headers", "dedupe_key", "error")},
-        subject="the message it produced (inbox + provider message id); unknown until processed",
+        subject="`messages.inbound_event_id` of the messages it produced (exact); none until processed",
         export="not exported: the parsed messages are",
-        erase="body and headers dropped for the events tied to the contact's messages; rows kept without "
+        erase="body and headers dropped for the events the contact's messages came from; rows kept without "
         "them so a provider retry is still refused",
         retention=Retention.RAW_INBOUND,
         enforced="`inbound.purge_bodies` job, `inbound_body_retention_days` (default 7) after processing",

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from relaydesk.actions.inboxes import create_inbox
 from relaydesk.channels.email.fake import FakeSmtpServer, MailgunDriver
 from relaydesk.models import Conversation, Inbox, Job, Message
+from relaydesk.privacy import storage
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KEY = "key-e2e-signing"
@@ -206,9 +207,51 @@ async def test_webhook_refusals(client, runtime, make_workspace):
             f"/inbound/email/{inbox.public_id}", content=b"{}", headers={"content-type": "application/json"}
         )
         assert resp.status_code == 415
+        # A form that is no form: refused (406, not retried), never a 500.
+        broken = await client.post(
+            f"/inbound/email/{inbox.public_id}",
+            content=b"--\r\nnothing here",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+        )
+        assert broken.status_code == 406, broken.text
     async with runtime.db.read() as session:
         assert (
             await session.execute(
                 sa.select(sa.func.count()).select_from(Message).where(Message.inbox_id == inbox.id)
             )
         ).scalar_one() == 0
+
+
+async def test_a_mail_in_any_charset_with_nul_bytes_is_taken_not_refused(
+    client, runtime, make_workspace, run_jobs
+):
+    """The input gate leaves a mail's bytes to the channel: a Latin-1 body with a NUL byte, posted raw in
+    a multipart field or percent-encoded in a url-encoded form, is stored, its text cleaned."""
+    ws = await make_workspace()
+    async with FakeSmtpServer() as smtp:
+        inbox = await email_inbox(runtime, ws, smtp)
+    raw = (
+        b"From: Jose <jose@example.es>\r\nSubject: Pedido\r\nMessage-ID: <latin-%d@example.es>\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nJos\xe9 \x00 pregunta\r\n"
+    )
+    signed = MailgunDriver(KEY).signed_fields()
+    files = {k: (None, v.encode()) for k, v in signed.items()}
+    files["body-mime"] = (None, raw % 1)
+    multipart = await client.post(f"/inbound/email/{inbox.public_id}", files=files)
+    assert multipart.status_code == 202, multipart.text
+    from urllib.parse import urlencode
+
+    form = urlencode({**MailgunDriver(KEY).signed_fields(), "body-mime": raw % 2}).encode()
+    encoded = await client.post(
+        f"/inbound/email/{inbox.public_id}",
+        content=form,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert encoded.status_code == 202, encoded.text
+    await run_jobs()
+    async with runtime.db.read() as session:
+        texts = [
+            storage.read_message_content(m)
+            for m in (await session.execute(sa.select(Message).where(Message.inbox_id == inbox.id))).scalars()
+        ]
+    assert texts == ["José \ufffd pregunta", "José \ufffd pregunta"]

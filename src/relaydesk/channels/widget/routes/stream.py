@@ -6,7 +6,8 @@ conversations numbered after `last_seen_seq`, then streams live:
 
     server -> visitor   message{seq, message}, message.updated{seq, message}, conversation{seq, ...},
                         typing{on, name}, ack{client_msg_id, message}, error{status, message, ...}, pong
-    visitor -> server   message.create{client_msg_id, text, prechat?}, typing{on}, ping
+    visitor -> server   message.create{client_msg_id, text, prechat?, attributes?}, typing{on},
+                        read{message_ids}, ping
 
 Sequence numbers are the workspace's event numbers (realtime/events.py), so the visitor's stream is a
 monotonic subsequence of the database's event log: a reconnecting visitor asks for what follows the last
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from relaydesk.actions.messages import update_delivery
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import Visitor
 from relaydesk.channels.widget.routes import door as routes
@@ -39,7 +41,9 @@ from relaydesk.models.conversations import Conversation
 from relaydesk.models.events import Event as EventRow
 from relaydesk.models.messages import Message
 from relaydesk.models.workspaces import Workspace
+from relaydesk.realtime import catalogue
 from relaydesk.realtime.bus import RESYNC
+from relaydesk.realtime.catalogue import acting_as
 from relaydesk.realtime.events import event_message
 from relaydesk.runtime import Runtime
 
@@ -49,6 +53,7 @@ HELLO_TIMEOUT = 10.0
 TYPING_EXPIRY = 8.0
 REVALIDATE_SECONDS = 30.0
 MESSAGE_EVENTS = ("message.created", "message.updated")
+MAX_READ_IDS = 100
 
 
 class VisitorStream:
@@ -259,10 +264,46 @@ class VisitorStream:
                 await self.typing(frame.get("on") is True)
             elif kind == "message.create":
                 await self.create(frame)
+            elif kind == "read":
+                await self.read_up(frame.get("message_ids"))
             else:
                 await self.send(
                     {"type": "error", "status": 400, "message": f"unknown frame type {str(kind)[:40]!r}"}
                 )
+
+    async def read_up(self, raw: Any) -> None:
+        """The visitor has these replies on screen: mark them read (agents see it on the message). Only
+        replies of the visitor's own conversations; unknown ids are ignored, malformed frames refused."""
+        try:
+            ids = [uuid.UUID(str(value)) for value in raw][:MAX_READ_IDS] if isinstance(raw, list) else None
+        except ValueError:
+            ids = None
+        if ids is None:
+            await self.send(
+                {"type": "error", "status": 400, "message": "read needs message_ids: a list of ids"}
+            )
+            return
+        if not ids or not self.conversations:
+            return
+        async with self.runtime.db.write() as session:
+            rows = (
+                (
+                    await session.execute(
+                        sa.select(Message).where(
+                            Message.workspace_id == self.inbox.workspace_id,
+                            Message.id.in_(ids),
+                            Message.conversation_id.in_([uuid.UUID(c) for c in self.conversations]),
+                            Message.message_type == "outgoing",
+                            Message.status != "read",
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            with acting_as(catalogue.contact(self.contact_id or uuid.UUID(int=0))):
+                for message in rows:
+                    await update_delivery(session, message, "read")
 
     async def create(self, frame: dict[str, Any]) -> None:
         client_msg_id = frame.get("client_msg_id")
