@@ -513,6 +513,9 @@ class ChannelSpec:
     #: The body carries bytes the channel neutralises itself (a mail in any charset, with NUL bytes): the
     #: input gate only limits its size, and `verify`/`parse` must refuse or clean anything else.
     raw_body: ClassVar[bool] = False
+    #: The largest request body the door takes for this channel (None: `RELAYDESK_MAX_BODY_BYTES`). For
+    #: providers that post whole files (a mail with its attachments).
+    max_body_bytes: ClassVar[int | None] = None
     #: The status for a well-signed request whose body does not parse (Mailgun stops retrying on 406).
     invalid_payload_status: ClassVar[int] = 400
     #: Hours after the customer's last message during which free-form replies are allowed (None: always);
