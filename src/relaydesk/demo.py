@@ -18,7 +18,7 @@ from relaydesk.actions import knowledge as kb
 from relaydesk.actions.ai import save_settings
 from relaydesk.actions.ai_intents import builtin_id, create_intent, update_intent
 from relaydesk.actions.conversations import assign, change_status, set_labels, set_priority
-from relaydesk.actions.inboxes import create_inbox
+from relaydesk.actions.inboxes import create_inbox, update_inbox
 from relaydesk.actions.incoming import receive_incoming
 from relaydesk.actions.library import create_canned_response, create_label, create_team, set_team_members
 from relaydesk.actions.messages import post_message
@@ -327,3 +327,47 @@ async def integrator_webhook(request: Request, runtime: Runtime) -> dict[str, st
         log.info("demo integrator received message %s", headers.get("webhook-id"))
         return {"status": "received"}
     raise NotAuthenticated("signature does not match the demo inbox")
+
+
+DEMO_MAIL_INBOX = "Support mail (demo)"
+
+
+async def wire_demo_mail(runtime: Runtime, info: Any) -> uuid.UUID:
+    """The demo's e-mail inbox, pointed at the demo's own mail servers (relaydesk/demo_mail.py): created
+    on the first run, its ports and password updated on every run (the servers are new each time)."""
+    settings = {
+        "from_address": info.support_address,
+        "from_name": "Acme Support",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": info.smtp_port,
+        "smtp_security": "plain",
+        "imap_host": "127.0.0.1",
+        "imap_port": info.imap_port,
+        "imap_security": "plain",
+        "imap_username": info.support_address,
+        "imap_mailbox": "INBOX",
+    }
+    credentials = {"imap_password": info.imap_password}
+    async with runtime.db.write() as session:
+        ws_id = (
+            await session.execute(sa.select(Workspace.id).where(Workspace.slug == DEMO_SLUG))
+        ).scalar_one()
+        inbox = (
+            await session.execute(
+                sa.select(Inbox).where(
+                    Inbox.workspace_id == ws_id, Inbox.channel_type == "email", Inbox.name == DEMO_MAIL_INBOX
+                )
+            )
+        ).scalar_one_or_none()
+        if inbox is None:
+            inbox = await create_inbox(
+                session,
+                ws_id,
+                name=DEMO_MAIL_INBOX,
+                channel_type="email",
+                settings=settings,
+                credentials=credentials,
+            )
+        else:
+            await update_inbox(session, ws_id, inbox.id, settings=settings, credentials=credentials)
+        return inbox.id

@@ -264,3 +264,11 @@ async def test_unstorable_text_in_the_websocket_query_is_refused(runtime, make_w
             assert json.loads(refused.value.response.body)["error"]["details"] == {"field": field}
     finally:
         await server.stop()
+
+
+async def test_a_form_field_that_is_not_utf8_is_400_not_500(client):
+    """A multipart form with bytes that are not UTF-8 is refused by the input gate, whatever the route."""
+    files = {"email": (None, b"a\xe9@example.com"), "password": (None, b"x")}
+    resp = await client.post("/login", files=files)
+    assert resp.status_code == 400, resp.text
+    assert "not valid UTF-8" in resp.text

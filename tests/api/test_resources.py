@@ -282,7 +282,9 @@ async def test_inboxes_secrets_only_for_admins(client, runtime, make_workspace):
         "failed_events",
         "needs_reauthorisation",
         "reauthorisation_reason",
+        "receiver",
     }
+    assert inbox["health"]["receiver"] is None  # the API channel has no background receiver
     as_agent = (await client.get(f"{API}/inboxes/{inbox['id']}", headers=ws.agent.headers)).json()
     assert "secrets" not in as_agent and as_agent["webhook_url"] == inbox["webhook_url"]
     assert all(

@@ -153,6 +153,15 @@ async def test_nothing_stored_or_requested_before_opening(
         assert await page.evaluate("localStorage.length + sessionStorage.length") == 0
         # No request left loopback, and none went to a third party.
         assert all(re.match(r"^(http|ws)://127\.0\.0\.1:\d+/", url) for url in page.requests), page.requests
+        # A reload keeps the conversation only where the token was kept (no DNT/GPC).
+        await page.reload()
+        await page.wait_for_function("window.Relaydesk && window.Relaydesk.version === 1")
+        frame = await open_chat(page)
+        if privacy:
+            await expect(frame.locator("#prechat")).to_be_visible()
+            await expect(frame.locator("#messages li.visitor")).to_have_count(0)
+        else:
+            await expect(frame.locator("#messages li.visitor")).to_have_text("Hi there")
         await page.context.close()
 
 

@@ -44,3 +44,24 @@ async def test_demo_seeds_ai_on_one_inbox_with_articles_intents_and_a_suggestion
         assist = await client.get(f"/api/v1/conversations/{conv['id']}/assist")
         assert assist.status_code == 200, assist.text
         assert answer in " ".join(str(r) for r in assist.json()["suggested_replies"]), name
+
+
+async def test_demo_website_embeds_the_demo_widget_inbox(client, runtime, monkeypatch, tmp_path):
+    """`relaydesk demo` serves a website on another port with the demo widget inbox's chat: the inbox
+    allows that origin (and follows it when the port changes), and the page carries the one script tag."""
+    from relaydesk.channels.widget.config import widget_config
+    from relaydesk.demo import demo_site, seed_demo_widget
+
+    monkeypatch.chdir(tmp_path)
+    await seed_demo(runtime)
+    public_id = await seed_demo_widget(runtime, "http://127.0.0.1:8101")
+    assert await seed_demo_widget(runtime, "http://127.0.0.1:8201") == public_id  # one inbox, origins moved
+    async with runtime.db.read() as session:
+        inbox = (await session.execute(sa.select(Inbox).where(Inbox.public_id == public_id))).scalar_one()
+    assert inbox.channel_type == "widget"
+    assert "http://127.0.0.1:8201" in widget_config(inbox.settings).allowed_origins
+    page = demo_site("http://127.0.0.1:8200", public_id).page()
+    assert f'<script src="http://127.0.0.1:8200/widget/{public_id}/loader.js" async></script>' in page
+    assert (
+        await client.get(f"/widget/{public_id}/frame", params={"host": "http://127.0.0.1:8201"})
+    ).status_code == 200

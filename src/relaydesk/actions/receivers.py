@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.db.base import utcnow
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import storage
+from relaydesk.realtime import catalogue as events
+from relaydesk.realtime.events import emit
 
 _inboxes = Inbox.__table__
 
@@ -91,8 +93,38 @@ async def release_receiver_inboxes(session: AsyncSession, owner: str, inbox_ids:
         await session.execute(
             sa.update(_inboxes)
             .where(_inboxes.c.id.in_(inbox_ids), _inboxes.c.receiver_owner == owner)
-            .values(receiver_owner=None, receiver_until=None)
+            .values(receiver_owner=None, receiver_until=None, receiver_status="stopped")
         )
+
+
+async def record_receiver_status(
+    session: AsyncSession,
+    inbox_id: uuid.UUID,
+    owner: str,
+    state: str,
+    synced_at: dt.datetime | None,
+) -> None:
+    """The receiver's state and last completed sync, while this worker holds the lease. A change of state is
+    an `inbox.updated` event (the admin's health line refreshes); a sync alone only moves the time."""
+    before = (
+        await session.execute(
+            sa.select(_inboxes.c.workspace_id, _inboxes.c.receiver_status).where(
+                _inboxes.c.id == inbox_id, _inboxes.c.receiver_owner == owner
+            )
+        )
+    ).first()
+    if before is None:  # the lease is gone: the new holder reports now
+        return
+    values: dict[str, Any] = {"receiver_status": state[:20]}
+    if synced_at is not None:
+        values["receiver_synced_at"] = synced_at
+    await session.execute(
+        sa.update(_inboxes)
+        .where(_inboxes.c.id == inbox_id, _inboxes.c.receiver_owner == owner)
+        .values(**values)
+    )
+    if before.receiver_status != state:
+        await emit(session, before.workspace_id, events.inbox_updated(inbox_id))
 
 
 async def load_receiver_state(session: AsyncSession, inbox_id: uuid.UUID) -> dict[str, Any]:

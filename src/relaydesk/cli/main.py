@@ -1,4 +1,4 @@
-"""`relaydesk serve | worker | demo | migrate | createadmin | token | keys | jobs | audit | contact`.
+"""`relaydesk serve | worker | demo | demo-mail | migrate | createadmin | token | keys | jobs | audit | contact`.
 
 Configuration comes from RELAYDESK_* environment variables and an optional TOML file (docs/configuration.md).
 """
@@ -18,6 +18,7 @@ import click
 from relaydesk.auth import scopes as token_scopes
 from relaydesk.cli import audit as audit_cli
 from relaydesk.cli import contacts as contacts_cli
+from relaydesk.cli import demo_mail as demo_mail_cli
 from relaydesk.cli import errors
 from relaydesk.cli import keys as keys_cli
 from relaydesk.config import Settings
@@ -164,7 +165,8 @@ def demo(port: int | None, database_url: str | None, site_port: int | None) -> N
     import os
 
     from relaydesk.db.migrate import upgrade_sync
-    from relaydesk.demo import demo_site, seed_demo, seed_demo_widget
+    from relaydesk.demo import demo_site, seed_demo, seed_demo_widget, wire_demo_mail
+    from relaydesk.demo_mail import DemoMailServers
 
     url = database_url or os.environ.get("RELAYDESK_DATABASE_URL") or "sqlite+aiosqlite:///relaydesk-demo.db"
     # The demo's integrator answers on loopback (demo.py): allow private targets for channel delivery.
@@ -174,10 +176,15 @@ def demo(port: int | None, database_url: str | None, site_port: int | None) -> N
     site_port = site_port or settings.port + 1
     site_url = f"http://127.0.0.1:{site_port}"
 
+    # The demo's own SMTP and IMAP servers on 127.0.0.1, for its e-mail inbox (relaydesk/demo_mail.py).
+    mail_servers = DemoMailServers()
+    mail = mail_servers.start()
+
     async def seed() -> tuple[str, str, str]:
         async with errors.opened(settings) as runtime:
             login = await seed_demo(runtime)
             public_id = await seed_demo_widget(runtime, site_url)
+            await wire_demo_mail(runtime, mail)
         return login.email, login.password, public_id
 
     email, password, public_id = asyncio.run(seed())
@@ -187,8 +194,17 @@ def demo(port: int | None, database_url: str | None, site_port: int | None) -> N
         f"  (agents sam@acme.example and riley@acme.example use the same password)\n"
         f"  API docs: {settings.base_url}/api/v1/schema/swagger\n"
         f"  A website with the chat widget (another origin): {site_url}/\n"
+        f"\n  E-mail: the demo runs its own mail servers (SMTP 127.0.0.1:{mail.smtp_port}, "
+        f"IMAP 127.0.0.1:{mail.imap_port}).\n"
+        f"  Write to {mail.support_address} from another terminal in this folder:\n"
+        f'    .venv/bin/relaydesk demo-mail send --from you@example.com "Where is my order?" "It has not arrived."\n'
+        f'  It appears in the inbox "Support mail (demo)"; answer it there, then read the answer with:\n'
+        f"    .venv/bin/relaydesk demo-mail inbox --for you@example.com\n"
     )
-    _serve(settings, banner, companions=[(demo_site(settings.base_url, public_id), site_port)])
+    try:
+        _serve(settings, banner, companions=[(demo_site(settings.base_url, public_id), site_port)])
+    finally:
+        mail_servers.stop()
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -282,6 +298,7 @@ def token_create(email: str, workspace: str, name: str, scopes: tuple[str, ...])
 
 main.add_command(keys_cli.keys)
 main.add_command(audit_cli.audit)
+main.add_command(demo_mail_cli.demo_mail)
 main.add_command(contacts_cli.contact)
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from relaydesk.errors import (
 from relaydesk.inbound.handover import Arrival, KnownInbox
 from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
+from relaydesk.server.input_guards import BINARY_BODY, BODY_LIMIT
 
 
 def _spec(channel: str) -> ChannelSpec:
@@ -87,7 +88,32 @@ class _PayloadRefused(DomainError):
     code = "invalid"
 
 
-@post("/inbound/{channel:str}/{public_id:str}", opt={"auth": False}, include_in_schema=False)
+def _body_limit(scope: Any) -> int | None:
+    """This channel's own body limit (`ChannelSpec.max_body_bytes`), else the server's."""
+    spec = spec_for(str((scope.get("path_params") or {}).get("channel", "")))
+    return spec.max_body_bytes if spec is not None else None
+
+
+def _raw_body(scope: Any) -> bool:
+    """Whether the input gate leaves this request's body to its channel (`ChannelSpec.raw_body`)."""
+    spec = spec_for(str((scope.get("path_params") or {}).get("channel", "")))
+    return spec is not None and spec.raw_body
+
+
+def _refusal(spec: ChannelSpec, exc: InvalidPayload) -> DomainError:
+    """A body the channel does not take: 400, or the status the provider stops retrying on (Mailgun 406)."""
+    if spec.invalid_payload_status == 400:
+        return InvalidInput(str(exc))
+    refused = _PayloadRefused(str(exc))
+    refused.status = spec.invalid_payload_status
+    return refused
+
+
+@post(
+    "/inbound/{channel:str}/{public_id:str}",
+    opt={"auth": False, BINARY_BODY: _raw_body, BODY_LIMIT: _body_limit},
+    include_in_schema=False,
+)
 async def receive_webhook(request: Request, channel: str, public_id: str, runtime: Runtime) -> Response:
     spec = _spec(channel)
     if not spec.takes_webhooks:
@@ -100,20 +126,18 @@ async def receive_webhook(request: Request, channel: str, public_id: str, runtim
     try:
         raw = _request(request, runtime, body)
     except InvalidPayload as exc:
-        raise InvalidInput(str(exc)) from None
+        raise _refusal(spec, exc) from None
     try:
         spec.verify(raw, inbox.credentials, tolerance=runtime.settings.signature_tolerance_seconds)
     except InvalidSignature as exc:
         raise NotAuthenticated(str(exc)) from None
+    except InvalidPayload as exc:  # a body too broken to find the signature in (a form that is no form)
+        raise _refusal(spec, exc) from None
     try:
         dedupe_key = spec.dedupe_key(raw)
         parsed = spec.parse(raw)
     except InvalidPayload as exc:
-        if spec.invalid_payload_status == 400:
-            raise InvalidInput(str(exc)) from None
-        refused = _PayloadRefused(str(exc))
-        refused.status = spec.invalid_payload_status
-        raise refused from None
+        raise _refusal(spec, exc) from None
     replay = spec.replay_key(raw)
     outcome = await runtime.intake.submit(
         Arrival(

@@ -38,3 +38,7 @@ class Inbox(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     # Which worker runs the receiver, and until when its lease holds (jobs/handlers/receivers.py).
     receiver_owner: Mapped[str | None] = mapped_column(sa.String(120))
     receiver_until: Mapped[dt.datetime | None]
+    # How the receiver is doing (connecting | connected | disconnected | stopped) and its last completed sync;
+    # its errors go to `last_error`. Shown by the admin and the API's inbox health.
+    receiver_status: Mapped[str | None] = mapped_column(sa.String(20))
+    receiver_synced_at: Mapped[dt.datetime | None]

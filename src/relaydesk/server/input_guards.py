@@ -44,8 +44,13 @@ from litestar.utils.scope.state import ScopeState
 from relaydesk.server.errors import error_body
 
 #: Route option (`opt={BINARY_BODY: True}`) of a handler whose body is a file, not text: its bytes are
-#: only size-limited here, and the handler checks them (the widget's upload checks type and size).
+#: only size-limited here, and the handler checks them (the widget's upload checks type and size). A
+#: callable `(scope) -> bool` decides per request (the webhook door: per channel, `ChannelSpec.raw_body`).
 BINARY_BODY = "binary_body"
+#: Route option: a callable `(scope) -> int | None` giving this request's body limit in bytes, where one
+#: route serves bodies of different sizes (the webhook door: `ChannelSpec.max_body_bytes`); None keeps
+#: the route's limit (`RELAYDESK_MAX_BODY_BYTES`).
+BODY_LIMIT = "body_limit"
 #: Deepest JSON nesting any route accepts (the deepest real document, inbox settings, is a few levels).
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -181,7 +186,10 @@ def check_path(scope: Scope) -> None:
 async def check_form(content_type: str, body: bytes, scope: Scope) -> None:
     media, options = parse_content_header(content_type)
     if media == "application/x-www-form-urlencoded":
-        fields = parse_url_encoded_form_data(body)
+        try:
+            fields = parse_url_encoded_form_data(body)
+        except (UnicodeDecodeError, ValueError):
+            raise Refused(400, "invalid", "a form field is not valid UTF-8") from None
         items: list[tuple[str, Any]] = [(k, v) for k, values in fields.items() for v in _as_list(values)]
     else:
         boundary = options.get("boundary")
@@ -195,6 +203,8 @@ async def check_form(content_type: str, body: bytes, scope: Scope) -> None:
             parsed = await parse_multipart_form(once(), boundary.encode("latin-1"))
         except HTTPException:
             return  # malformed: the framework answers it when the route reads the form
+        except (UnicodeDecodeError, ValueError):
+            raise Refused(400, "invalid", "a form field is not valid UTF-8") from None
         items = [(k, v) for k, values in parsed.items() for v in _as_list(values)]
     for key, value in items:
         check_text(key, "a form field name")
@@ -252,12 +262,16 @@ async def inspect_http(scope: Scope, receive: Receive) -> None:
     route_handler = scope.get("route_handler")
     resolve = getattr(route_handler, "resolve_request_max_body_size", None)
     limit = resolve() if resolve is not None else None
+    per_request = (getattr(route_handler, "opt", None) or {}).get(BODY_LIMIT)
+    if callable(per_request):
+        limit = per_request(scope) or limit
     body = await _read_body(scope, receive, limit)
     ScopeState.from_scope(scope).body = body
     if not body:
         return
-    if (getattr(route_handler, "opt", None) or {}).get(BINARY_BODY):
-        return  # the route takes raw bytes (a file upload) and checks them itself
+    binary = (getattr(route_handler, "opt", None) or {}).get(BINARY_BODY)
+    if binary and (not callable(binary) or binary(scope)):
+        return  # the route takes raw bytes (a file upload, a mail) and checks them itself
     content_type = _content_type(scope)
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("application/x-www-form-urlencoded", "multipart/form-data"):

@@ -30,6 +30,7 @@ from relaydesk.models.users import ApiToken, Invitation, User
 from relaydesk.models.webhooks import WebhookEndpoint
 from relaydesk.models.workspaces import ROLES, Membership, Team, TeamMember
 from relaydesk.privacy import storage
+from relaydesk.queries.receivers import receiver_health
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 from relaydesk.web import admin_hours
@@ -92,6 +93,7 @@ def inbox_row(inbox: Inbox, base_url: str) -> dict[str, Any]:
         "last_error": inbox.last_error,
         "last_error_at": iso(inbox.last_error_at),
         "failed_events": inbox.failed_events,
+        "receiver": receiver_health(inbox),
         "hours": admin_hours.form_values(inbox.settings),
         "preview_url": spec.preview.format(inbox_id=inbox.id) if spec and spec.preview else None,
     }
@@ -246,6 +248,7 @@ async def inbox_health(request: Request, runtime: Runtime) -> Response[Any]:
                 "last_error": i.last_error,
                 "last_error_at": iso(i.last_error_at),
                 "failed_events": i.failed_events,
+                "receiver": receiver_health(i),
             }
             for i in inboxes
         ]

@@ -26,6 +26,7 @@ from relaydesk.db.scoping import get_scoped
 from relaydesk.errors import InvalidInput
 from relaydesk.models.inboxes import Inbox
 from relaydesk.privacy import storage
+from relaydesk.queries.receivers import receiver_health
 from relaydesk.queries.serializers import iso
 from relaydesk.runtime import Runtime
 
@@ -78,6 +79,8 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
             "failed_events": inbox.failed_events,
             "needs_reauthorisation": inbox.reauth_since is not None,
             "reauthorisation_reason": inbox.reauth_reason,
+            # The background receiver (IMAP): state and last sync; null when the inbox has none.
+            "receiver": receiver_health(inbox),
         },
         "created_at": iso(inbox.created_at),
     }
@@ -115,7 +118,8 @@ async def inboxes_show(inbox_id: uuid.UUID, principal: Principal, runtime: Runti
 
 @post("/inboxes", guards=[requires_admin])
 async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runtime) -> dict[str, Any]:
-    """New inboxes of the API channel get fresh inbound and outbound signing secrets."""
+    """Settings and credentials are checked against the channel's spec; its generated secrets (the API
+    channel's signing secrets) are made here."""
     _check_size(data.settings, "settings")
     _check_size(data.credentials, "credentials")
     async with runtime.db.write() as session:

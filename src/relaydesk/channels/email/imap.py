@@ -118,8 +118,9 @@ class ReceiverStatus:
 
 
 class ReceiverSink(Protocol):
-    """Where a background receiver's mail goes: implemented by the worker (inbound/receivers.py) with the
-    inbound intake and the database. The cursor is the receiver's own JSON document, opaque to the sink."""
+    """Where a background receiver's mail goes: the worker's `ReceiverContext` (jobs/handlers/receivers.py)
+    adapted by imap_receiver.py, which stores through the inbound intake. The cursor is the receiver's own
+    JSON document, opaque to the sink."""
 
     async def load_cursor(self) -> dict[str, Any] | None:
         """The stored position, or None before the first sync."""
@@ -157,6 +158,10 @@ class Timing:
     command_timeout: float = 60.0
     #: Logins refused in a row before the receiver gives up and asks for new credentials.
     max_auth_failures: int = 3
+    #: A mail larger than this is not fetched (the e-mail parser's own limit, channels/email/limits.py).
+    max_message_bytes: int = 25 * 1024 * 1024
+    #: Bytes fetched in one `UID FETCH` at most (besides `batch_size` mails): bounds the memory a batch takes.
+    max_batch_bytes: int = 32 * 1024 * 1024
 
     @property
     def idle_seconds(self) -> float:
@@ -327,32 +332,79 @@ class ImapReceiver:
         """Fetch and store everything newer than the cursor, a batch at a time; returns how many."""
         client, cursor = self._client, self.cursor
         assert client is not None and cursor is not None
-        response = await client.uid_search(f"UID {cursor.last_uid + 1}:*", charset=None)
+        response = await self._call(client.uid_search(f"UID {cursor.last_uid + 1}:*", charset=None))
         if response.result != "OK":
             raise ImapError(f"UID SEARCH refused: {_text(response)}")
         # `n:*` always matches the highest UID, even when it is below n: keep only what is new.
         uids = sorted(uid for uid in _search_uids(response) if uid > cursor.last_uid)
         fetched = 0
         for start in range(0, len(uids), self.timing.batch_size):
-            chunk = uids[start : start + self.timing.batch_size]
-            mails = await self._fetch(client, chunk)
-            if mails:
-                await self.sink.store([mail.raw for mail in mails])
-            # Stored (or vanished between SEARCH and FETCH): only now does the cursor move past them.
-            self.cursor = replace(cursor, last_uid=chunk[-1])
-            cursor = self.cursor
-            await self.sink.save_cursor(cursor.to_json())
-            fetched += len(mails)
+            for batch, too_large in await self._batches(client, uids[start : start + self.timing.batch_size]):
+                mails = await self._fetch(client, batch) if batch else []
+                if mails:
+                    await self.sink.store([mail.raw for mail in mails])
+                if too_large:
+                    await self._set_status(
+                        last_error=f"{len(too_large)} mail(s) over {self.timing.max_message_bytes} bytes were "
+                        f"not fetched and stay in the mailbox (UID {', '.join(map(str, too_large))})",
+                        last_error_at=_utcnow(),
+                    )
+                # Stored (or too large, or gone between SEARCH and FETCH): only now does the cursor pass them.
+                self.cursor = cursor = replace(cursor, last_uid=max(batch + too_large))
+                await self.sink.save_cursor(cursor.to_json())
+                fetched += len(mails)
         self.syncs += 1
         await self._set_status(state="connected", last_sync_at=_utcnow())
         self.synced.set()
         return fetched
 
+    async def _batches(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[tuple[list[int], list[int]]]:
+        """`uids` cut into fetches of at most `max_batch_bytes` (by the sizes the server states, so a batch
+        of large mails cannot fill the memory), each with the UIDs before it that are over
+        `max_message_bytes` (never fetched: the parser would refuse them anyway)."""
+        response = await self._call(client.uid("fetch", ",".join(map(str, uids)), "(UID RFC822.SIZE)"))
+        if response.result != "OK":
+            raise ImapError(f"UID FETCH of sizes refused: {_text(response)}")
+        sizes = _sizes(response.lines)
+        batches: list[tuple[list[int], list[int]]] = []
+        batch: list[int] = []
+        skipped: list[int] = []
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid)
+            if size is None:
+                continue  # expunged since the search
+            if size > self.timing.max_message_bytes:
+                skipped.append(uid)
+                continue
+            if batch and total + size > self.timing.max_batch_bytes:
+                batches.append((batch, skipped))
+                batch, skipped, total = [], [], 0
+            batch.append(uid)
+            total += size
+        if batch or skipped:
+            batches.append((batch, skipped))
+        return batches
+
     async def _fetch(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[FetchedMail]:
-        response = await client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+        response = await self._call(client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[])"))
         if response.result != "OK":
             raise ImapError(f"UID FETCH refused: {_text(response)}")
         return _fetched_mails(response.lines)
+
+    async def _call(self, command: Any) -> aioimaplib.Response:
+        """Run one IMAP command, but give up as soon as the connection drops (aioimaplib would otherwise
+        wait for the command's timeout)."""
+        task = asyncio.ensure_future(command)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if task not in done:
+            task.cancel()
+            raise ConnectionLost("the IMAP server closed the connection")
+        return task.result()
 
     async def _idle(self) -> None:
         """Wait in IDLE until the server announces mail, the resync period ends, or the line drops."""
@@ -489,6 +541,19 @@ def _search_uids(response: aioimaplib.Response) -> list[int]:
         if isinstance(line, bytes):
             uids.extend(int(token) for token in line.split() if token.isdigit())
     return uids
+
+
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+def _sizes(lines: list[bytes | bytearray]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for line in lines:
+        if isinstance(line, bytes):
+            uid, size = _FETCH_UID.search(line), _SIZE.search(line)
+            if uid and size:
+                found[int(uid.group(1))] = int(size.group(1))
+    return found
 
 
 def _fetched_mails(lines: list[bytes | bytearray]) -> list[FetchedMail]:

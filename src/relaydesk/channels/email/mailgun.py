@@ -32,8 +32,13 @@ MAX_FORM_FIELDS = 200
 
 @dataclass
 class MailgunForm:
-    fields: dict[str, str]
+    fields: dict[str, str]  # decoded as UTF-8 (invalid bytes replaced)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, bytes)
+    raw: dict[str, bytes] = field(default_factory=dict)  # the fields as sent: a mail in any charset
+
+    def add(self, name: str, value: bytes) -> None:
+        self.raw[name] = value
+        self.fields[name] = value.decode("utf-8", "replace")
 
 
 def read_form(body: bytes, content_type: str | None = None) -> MailgunForm:
@@ -44,12 +49,21 @@ def read_form(body: bytes, content_type: str | None = None) -> MailgunForm:
     if media == "multipart/form-data" or (not media and stripped.startswith(b"--")):
         return _multipart(stripped)
     try:
+        # Latin-1 maps every byte (and every percent-escape) to one character and back: the fields come
+        # out as the bytes that were sent, whatever their charset.
         pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+            body.decode("latin-1"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="latin-1",
+            max_num_fields=MAX_FORM_FIELDS,
         )
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise InvalidPayload(f"the body is not a form: {exc}") from None
-    return MailgunForm(fields=dict(pairs))
+    form = MailgunForm(fields={})
+    for name, value in pairs:
+        form.add(name.encode("latin-1").decode("utf-8", "replace"), value.encode("latin-1"))
+    return form
 
 
 def _multipart(body: bytes) -> MailgunForm:
@@ -80,7 +94,7 @@ def _multipart(body: bytes) -> MailgunForm:
         if filename is not None:
             form.files.append((filename, part.get_content_type(), data))
         else:
-            form.fields[name] = data.decode("utf-8", "replace")
+            form.add(name, data)
     return form
 
 
@@ -103,9 +117,9 @@ def verify(form: MailgunForm, signing_key: str | None, *, now: float, tolerance:
 
 def raw_mail(form: MailgunForm) -> bytes:
     """The mail as RFC 5322 bytes: `body-mime` as posted, or rebuilt from the parsed fields."""
-    mime = form.fields.get("body-mime")
+    mime = form.raw.get("body-mime")
     if mime:
-        return mime.encode("utf-8", "surrogateescape")
+        return mime  # the bytes as sent: its charset is the mail's business (mime.parse_message)
     try:
         headers = json.loads(form.fields.get("message-headers") or "[]")
     except json.JSONDecodeError:

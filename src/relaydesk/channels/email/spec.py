@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from relaydesk.channels.email import ids, mailgun
+from relaydesk.channels.email import ids, limits, mailgun
 from relaydesk.channels.email.mime import ParsedMail, parse_message
 from relaydesk.channels.email.smtp import OutgoingMail, SmtpServer, reply_subject, send_mail
 from relaydesk.channels.spec import (
@@ -118,6 +118,10 @@ def outgoing_mail(message: OutboundMessage, settings: Mapping[str, Any]) -> Outg
     )
 
 
+#: The media type of a stored event that holds a whole RFC 5322 mail (fetched by IMAP), not a webhook form.
+RAW_MAIL = "message/rfc822"
+
+
 class EmailSpec(ChannelSpec):
     name = "email"
     label = "E-mail"
@@ -166,9 +170,14 @@ class EmailSpec(ChannelSpec):
     )
     content_types = ("multipart/form-data", "application/x-www-form-urlencoded")
     invalid_payload_status = 406  # Mailgun retries anything but 200 and 406 for 8 hours
+    raw_body = True  # a mail may hold any charset and NUL bytes: mime.parse_message neutralises them
+    # A largest mail, plus room for the parsed copies Mailgun posts beside or instead of it.
+    max_body_bytes = limits.MAX_MESSAGE_BYTES + 12 * 1024 * 1024
     wants_attachment_bytes = True
     wants_reply_context = True
     fake = "relaydesk.channels.email.fake:FakeSmtpServer"
+    #: The IMAP receiver the worker runs for an inbox with an IMAP host (channels/email/imap_receiver.py).
+    receiver = "relaydesk.channels.email.imap_receiver:receiver"
     routes = "relaydesk.channels.email.routes:ROUTES"
 
     def verify(self, request: InboundRequest, credentials: Mapping[str, Any], *, tolerance: int) -> None:
@@ -181,6 +190,8 @@ class EmailSpec(ChannelSpec):
         )
 
     def mail(self, request: InboundRequest) -> ParsedMail:
+        if request.headers.get("content-type", "").startswith(RAW_MAIL):
+            return parse_message(request.body)  # fetched by IMAP: the mail itself, stored as it came
         form = mailgun.read_form(request.body, request.headers.get("content-type"))
         recipient = form.fields.get("recipient", "")
         return parse_message(

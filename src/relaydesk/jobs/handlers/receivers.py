@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -54,6 +55,8 @@ class InboxReceiverContext:
         self.credentials: Mapping[str, Any] = MappingProxyType(dict(inbox.credentials))
         self.settings: Mapping[str, Any] = MappingProxyType(dict(inbox.settings))
         self.stopping = asyncio.Event()
+        # The operator's choice for channel traffic: may the receiver reach loopback and LAN addresses?
+        self.allow_private = "channels" in services.settings.private_target_purposes
         self._known = KnownInbox(inbox.id, inbox.workspace_id, dict(inbox.credentials))
 
     async def submit(self, request: InboundRequest, *, dedupe_key: str | None, parsed: Parsed) -> Submitted:
@@ -87,6 +90,12 @@ class InboxReceiverContext:
     async def report_error(self, reason: str) -> None:
         async with self.services.db.write() as session:
             await record_inbox_health(session, self.inbox_id, error=reason)
+
+    async def report_status(self, state: str, *, last_sync_at: dt.datetime | None = None) -> None:
+        async with self.services.db.write() as session:
+            await receiver_actions.record_receiver_status(
+                session, self.inbox_id, self.owner, state, last_sync_at
+            )
 
     async def needs_reauthorisation(self, reason: str) -> None:
         async with self.services.db.write() as session:
@@ -143,9 +152,12 @@ class Supervisor:
     async def scan(self) -> None:
         specs = self.specs()
         async with self.services.db.write() as session:
-            claimed = await receiver_actions.claim_receiver_inboxes(
+            leased = await receiver_actions.claim_receiver_inboxes(
                 session, self.owner, list(specs), self.lease_seconds
             )
+            claimed = [i for i in leased if specs[i.channel_type].runs_receiver(i.settings)]
+            idle = [i.id for i in leased if i not in claimed]  # nothing to fetch: leave them to nobody
+            await receiver_actions.release_receiver_inboxes(session, self.owner, idle)
         wanted = {inbox.id: inbox for inbox in claimed}
         for inbox_id, running in list(self.running.items()):
             inbox = wanted.get(inbox_id)

@@ -87,9 +87,10 @@ NOT_PERSONAL: dict[str, tuple[tuple[str, ...], str]] = {
             "reauth_reason",
             "receiver_state",
             "receiver_owner",
+            "receiver_status",
         ),
-        "the business's channel configuration, its last connection error or refusal, the receiver's cursor"
-        " and which worker process runs it",
+        "the business's channel configuration, its last connection error or refusal, the receiver's cursor,"
+        " which worker process runs it and whether it is connected",
     ),
     "webhook_endpoints": (
         ("url", "description", "event_types", "last_error"),
@@ -127,6 +128,8 @@ OUTSIDE_DATABASE: dict[str, str] = {
     "cli/contacts.py": "a contact's export archive, to the file the operator names (`contact export --out`)",
     "privacy/storage/__main__.py": "regenerates the map table of docs/privacy.md (a developer command)",
     "channels/email/imap_server.py": "the loopback IMAP server's self-signed certificate (tests, demo)",
+    "demo_mail.py": "the demo's mail-server address file and the mailbox file of the mails the demo sent to "
+    "outside addresses (demo mode only; made-up addresses a newcomer typed)",
 }
 
 # Stores kept in memory only, with what they hold.
@@ -135,6 +138,7 @@ IN_MEMORY: dict[str, str] = {
     "ai/agent/workspace_intents.py": "unpacked intent classifiers per workspace (no contact data)",
     "ai/knowledge/retrieval.py": "knowledge-base vectors per workspace (help articles only)",
     "realtime/": "the event bus (in-process or Redis pub/sub) relays event rows: ids and state only",
+    "demo_mail.py": "the demo's support mailbox on its IMAP server (pymap's in-memory backend, demo mode only)",
 }
 
 

@@ -19,6 +19,22 @@ function renderHealth(item) {
   const failed = cell.querySelector(".failed-events");
   failed.hidden = !item.failed_events;
   failed.textContent = `${item.failed_events} inbound event(s) could not be processed`;
+  renderReceiver(cell.querySelector(".receiver"), item.receiver);
+}
+
+// The background receiver's line (IMAP mailboxes): state and last completed check (its errors are the
+// inbox's last error, above).
+function renderReceiver(span, receiver) {
+  if (!span) return;
+  span.hidden = !receiver;
+  span.replaceChildren();
+  if (!receiver) return;
+  const when = (iso) => new Date(iso).toLocaleString();
+  const state = document.createElement("span");
+  state.className = "receiver-state";
+  state.classList.toggle("health-error", receiver.state === "disconnected");
+  state.textContent = `Mailbox ${receiver.state}` + (receiver.last_sync_at ? `, last checked ${when(receiver.last_sync_at)}` : "");
+  span.append(document.createElement("br"), state);
 }
 
 for (const time of document.querySelectorAll(".health time")) {

@@ -1,6 +1,6 @@
 """Helpers for the IMAP tests: realistic mails, a recording sink, a receiver running in the background.
 
-The recording sink stands where the worker's database sink stands (inbound/receivers.py); it is the
+The recording sink stands where the worker's database sink stands (imap_receiver.py); it is the
 receiver's interface, not a mock of anything that runs here: the IMAP server is real (pymap on loopback).
 """
 
@@ -131,7 +131,7 @@ async def running(receiver: ImapReceiver) -> AsyncIterator[ImapReceiver]:
         await asyncio.wait_for(task, 10)
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
+async def until(predicate: Any, timeout: float = 20.0) -> None:
     """Wait until `predicate()` holds (the receiver works in the background)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():

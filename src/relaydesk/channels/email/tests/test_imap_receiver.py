@@ -38,7 +38,7 @@ async def test_new_mail_arrives_by_idle_push_without_waiting_for_the_resync():
             assert sink.stored == []
             await asyncio.sleep(0.2)  # the receiver is in IDLE now
             await server.deliver(USER, mail(1))
-            await until(lambda: len(sink.stored) == 1, timeout=5)
+            await until(lambda: len(sink.stored) == 1, timeout=30)  # the resync is 10 minutes away
             assert sink.message_ids() == ["<customer-1@mail.example.com>"]
             assert receiver.status.state == "connected" and receiver.status.last_sync_at is not None
 
@@ -66,6 +66,30 @@ async def test_batches_are_bounded_and_the_cursor_follows_each_stored_batch():
         assert cursor == Cursor("INBOX", await server.uidvalidity(USER), uids[-1])
         # In mailbox order, each once.
         assert sink.message_ids() == [f"<customer-{n}@mail.example.com>" for n in range(7)]
+
+
+async def test_batches_are_bounded_in_bytes_and_an_oversized_mail_is_left_in_the_mailbox():
+    async with imap_server() as server:
+        small = [mail(n) for n in range(4)]
+        big = mail(99, body="x" * 6000)
+        for raw in (small[0], small[1], big, small[2], small[3]):
+            await server.deliver(USER, raw)
+        last = await server.deliver(USER, mail(5))
+        sink = RecordingSink()
+        size = max(len(raw) for raw in small)
+        timing = Timing(
+            resync_seconds=600,
+            backoff_base=0.05,
+            backoff_cap=0.3,
+            max_message_bytes=3000,
+            max_batch_bytes=2 * size + 10,
+        )
+        async with running(receiver_for(account(server), sink, timing)) as receiver:
+            await until(lambda: receiver.syncs >= 1)
+        assert sink.batches == [2, 2, 1]  # two small mails per fetch at most, by the sizes the server states
+        assert "<customer-99@mail.example.com>" not in sink.message_ids()
+        assert Cursor.from_json(sink.cursor).last_uid == last  # type: ignore[union-attr]
+        assert "over 3000 bytes were not fetched" in (receiver.status.last_error or "")
 
 
 async def test_a_failed_store_does_not_move_the_cursor_and_the_batch_is_fetched_again():

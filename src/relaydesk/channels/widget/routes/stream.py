@@ -6,7 +6,8 @@ conversations numbered after `last_seen_seq`, then streams live:
 
     server -> visitor   message{seq, message}, message.updated{seq, message}, conversation{seq, ...},
                         typing{on, name}, ack{client_msg_id, message}, error{status, message, ...}, pong
-    visitor -> server   message.create{client_msg_id, text, prechat?}, typing{on}, ping
+    visitor -> server   message.create{client_msg_id, text, prechat?, attributes?}, typing{on},
+                        read{message_ids}, ping
 
 Sequence numbers are the workspace's event numbers (realtime/events.py), so the visitor's stream is a
 monotonic subsequence of the database's event log: a reconnecting visitor asks for what follows the last
@@ -29,6 +30,8 @@ import sqlalchemy as sa
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from relaydesk.actions import offline_fallback
+from relaydesk.actions.messages import update_delivery
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import Visitor
 from relaydesk.channels.widget.routes import door as routes
@@ -39,7 +42,9 @@ from relaydesk.models.conversations import Conversation
 from relaydesk.models.events import Event as EventRow
 from relaydesk.models.messages import Message
 from relaydesk.models.workspaces import Workspace
+from relaydesk.realtime import catalogue
 from relaydesk.realtime.bus import RESYNC
+from relaydesk.realtime.catalogue import acting_as
 from relaydesk.realtime.events import event_message
 from relaydesk.runtime import Runtime
 
@@ -49,6 +54,7 @@ HELLO_TIMEOUT = 10.0
 TYPING_EXPIRY = 8.0
 REVALIDATE_SECONDS = 30.0
 MESSAGE_EVENTS = ("message.created", "message.updated")
+MAX_READ_IDS = 100
 
 
 class VisitorStream:
@@ -235,7 +241,8 @@ class VisitorStream:
 
     async def guard(self) -> None:
         """Close the socket once its token would no longer be accepted: expired, the secret rotated, the
-        inbox deactivated, or the site removed from the allowed origins. Checked every REVALIDATE_SECONDS."""
+        inbox deactivated, or the site removed from the allowed origins. Checked every REVALIDATE_SECONDS,
+        which also refreshes the visitor's presence (offline_fallback.PRESENCE_TIMEOUT is longer)."""
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
             try:
@@ -245,6 +252,15 @@ class VisitorStream:
                 await self.send({"type": "error", "status": exc.status, "message": str(exc)})
                 await self.socket.close(code=4000 + exc.status, reason=str(exc)[:120])
                 return
+            await self.presence(True)
+
+    async def presence(self, here: bool) -> None:
+        """The visitor is here (socket open) or has left (socket closed): replies to a visitor who left go
+        by e-mail where the inbox names an e-mail inbox (actions/offline_fallback.py)."""
+        async with self.runtime.db.write() as session:
+            await offline_fallback.mark_presence(
+                session, self.inbox.workspace_id, self.inbox.id, self.visitor.key, present=here
+            )
 
     async def read(self) -> None:
         while True:
@@ -259,10 +275,46 @@ class VisitorStream:
                 await self.typing(frame.get("on") is True)
             elif kind == "message.create":
                 await self.create(frame)
+            elif kind == "read":
+                await self.read_up(frame.get("message_ids"))
             else:
                 await self.send(
                     {"type": "error", "status": 400, "message": f"unknown frame type {str(kind)[:40]!r}"}
                 )
+
+    async def read_up(self, raw: Any) -> None:
+        """The visitor has these replies on screen: mark them read (agents see it on the message). Only
+        replies of the visitor's own conversations; unknown ids are ignored, malformed frames refused."""
+        try:
+            ids = [uuid.UUID(str(value)) for value in raw][:MAX_READ_IDS] if isinstance(raw, list) else None
+        except ValueError:
+            ids = None
+        if ids is None:
+            await self.send(
+                {"type": "error", "status": 400, "message": "read needs message_ids: a list of ids"}
+            )
+            return
+        if not ids or not self.conversations:
+            return
+        async with self.runtime.db.write() as session:
+            rows = (
+                (
+                    await session.execute(
+                        sa.select(Message).where(
+                            Message.workspace_id == self.inbox.workspace_id,
+                            Message.id.in_(ids),
+                            Message.conversation_id.in_([uuid.UUID(c) for c in self.conversations]),
+                            Message.message_type == "outgoing",
+                            Message.status != "read",
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            with acting_as(catalogue.contact(self.contact_id or uuid.UUID(int=0))):
+                for message in rows:
+                    await update_delivery(session, message, "read")
 
     async def create(self, frame: dict[str, Any]) -> None:
         client_msg_id = frame.get("client_msg_id")
@@ -296,6 +348,7 @@ class VisitorStream:
         if message["conversation_id"] not in self.conversations:
             await self.membership()
         self.typing_until = 0.0
+        await self.presence(True)  # a first message creates the identity: the visitor is here now
         await self.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
 
 
@@ -339,6 +392,7 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             valid = isinstance(last, int) and not isinstance(last, bool) and 0 <= last <= current
             stream.cursor = last if valid else current
             await stream.catch_up()
+            await stream.presence(True)
             await stream.send({"type": "hello", "seq": stream.cursor, "identified": visitor.identified})
             tasks = [
                 asyncio.create_task(stream.pump(sub)),
@@ -359,5 +413,6 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             sub.close()
             if stream.typing_until:
                 await stream.publish_typing(False)
+            await stream.presence(False)
     except WebSocketDisconnect:
         pass

@@ -33,6 +33,8 @@ const state = {
   typingTimer: null,
   agentTyping: null,
   started: false,
+  visible: true, // the frame is made when the visitor opens the chat
+  readSent: new Set(),
 };
 
 function toParent(message) {
@@ -61,7 +63,11 @@ window.addEventListener("message", (event) => {
     state.attributes = {};
     restart(true);
   } else if (data.rd === "focus") {
+    state.visible = true;
     $("text").focus();
+    markRead();
+  } else if (data.rd === "blur") {
+    state.visible = false;
   }
 });
 
@@ -199,6 +205,7 @@ function onFrame(frame) {
   switch (frame.type) {
     case "hello":
       state.attempt = 0;
+      markRead();
       for (const [id, item] of state.outbox) sendFrame(id, item); // retried: client_msg_id dedupes
       break;
     case "message":
@@ -371,6 +378,21 @@ function setAgentTyping(name) {
 
 // ---- rendering ----------------------------------------------------------------------------------------
 
+// Replies the visitor has on screen are reported read, once each (the agent sees it on the message).
+function markRead() {
+  const socket = state.socket;
+  if (!state.visible || document.visibilityState !== "visible") return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const ids = [...state.messages.values()]
+    .filter((m) => m.from !== "visitor" && m.status !== "read" && !state.readSent.has(m.id))
+    .map((m) => m.id)
+    .slice(0, 100);
+  if (!ids.length) return;
+  ids.forEach((id) => state.readSent.add(id));
+  socket.send(JSON.stringify({ type: "read", message_ids: ids }));
+}
+document.addEventListener("visibilitychange", markRead);
+
 function render() {
   const list = $("messages");
   const items = [...state.messages.values()].sort((a, b) =>
@@ -407,6 +429,7 @@ function render() {
     nodes.push(li);
   }
   list.replaceChildren(...nodes);
+  markRead();
   list.scrollTop = list.scrollHeight;
   $("prechat").hidden = state.open;
 }

@@ -129,6 +129,7 @@
     close: function () {
       if (frame) frame.hidden = true;
       state.open = false;
+      post({ rd: "blur" });
       button.setAttribute("aria-expanded", "false");
       emit("close", {});
     },

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
@@ -89,6 +90,16 @@ async def test_anonymous_visitor_chats_with_an_agent(setup):  # type: ignore[no-
     assert frame["message"]["id"] == reply["id"]
     assert frame["message"]["from"] == "agent" and frame["message"]["text"] == "Yes, it ships today."
     assert frame["seq"] > hello["seq"]
+    # The visitor has it on screen: it is marked read, which agents see (and the visitor's stream too).
+    await socket.send({"type": "read", "message_ids": [reply["id"], "01a2415f-6d8c-716a-8189-4704cf99a98e"]})
+    updated = await socket.next("message.updated")
+    while updated["message"]["status"] != "read":  # the delivery job's "sent" may come first
+        updated = await socket.next("message.updated")
+    assert updated["message"]["id"] == reply["id"]
+    async with server.runtime.db.read() as session:
+        assert (await session.get(Message, uuid.UUID(reply["id"]))).status == "read"  # type: ignore[union-attr]
+    await socket.send({"type": "read", "message_ids": "nope"})
+    assert (await socket.next("error"))["status"] == 400
     # Private notes never reach the visitor.
     async with httpx.AsyncClient(base_url=server.url) as http:
         note = await http.post(
@@ -471,3 +482,38 @@ async def test_one_visitor_or_address_is_rate_limited(setup, monkeypatch):  # ty
     for _ in range(2):  # sessions: 1 above, 2 more allowed, then refused
         assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 201
     assert (await visitors(server.url, inbox.public_id, HOST).start()).status_code == 429
+
+
+async def test_a_file_from_the_agent_reaches_the_visitor(setup):  # type: ignore[no-untyped-def]
+    import base64
+
+    server, ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    conv = (await visitor.say("send me the invoice", prechat=consent())).json()["conversation_id"]
+    pdf = b"%PDF-1.4 invoice"
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        sent = await http.post(
+            f"/api/v1/conversations/{conv}/messages",
+            json={
+                "content": "Here it is",
+                "attachments": [
+                    {
+                        "filename": "invoice.pdf",
+                        "content_type": "application/pdf",
+                        "data_base64": base64.b64encode(pdf).decode(),
+                    }
+                ],
+            },
+            headers=ws.agent.headers,
+        )
+        assert sent.status_code == 201, sent.text
+    thread = (await visitor.history()).json()["conversations"][0]["messages"]
+    reply = thread[-1]
+    assert reply["from"] == "agent" and reply["attachments"][0]["filename"] == "invoice.pdf"
+    got = await visitor.http.get(
+        f"/api/attachments/{reply['attachments'][0]['id']}", headers=visitor.headers()
+    )
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"].startswith("application/pdf")
+    assert got.headers["content-disposition"] == "attachment"
