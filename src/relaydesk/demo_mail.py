@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import mailbox
 import secrets
 import socket
@@ -95,6 +96,7 @@ class DemoMailServers:
 
         from relaydesk.channels.email.imap_server import LoopbackImapServer
 
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every connection at INFO
         self._imap_thread.start()
         self.imap = LoopbackImapServer({self.support_address: self.imap_password})
         asyncio.run_coroutine_threadsafe(self.imap.start(), self.imap_loop).result(30)

@@ -50,6 +50,10 @@ class PullChannel(ChannelSpec):
     credentials = (FieldSpec("password", "Password", kind="secret", required=True),)
     settings = (FieldSpec("mailbox", "Mailbox", default="INBOX"),)
     receiver = "tests.jobs.test_receivers:PullReceiver"
+
+    def runs_receiver(self, settings: Any) -> bool:
+        return settings.get("mailbox") != "none"  # "none": this inbox is reached by webhook only
+
     fake = "relaydesk.channels.api.fake:WebhookReceiver"
 
     def parse(self, request: InboundRequest) -> Parsed:
@@ -224,6 +228,17 @@ async def test_refused_credentials_stop_the_receiver_until_replaced_and_crashes_
         inbox.last_error or ""
     )
 
+    # An inbox that needs no receiver (webhook only) gets none, and holds no lease.
+    async with runtime.db.write() as session:
+        await update_inbox(session, ws.id, inbox_id, settings={"mailbox": "none"})
+    await until(lambda: sup.running == {})
+    runs = pull.runs
+    await asyncio.sleep(0.3)
+    assert pull.runs == runs and (await _inbox_row(runtime, inbox_id)).receiver_owner is None
+
+    async with runtime.db.write() as session:
+        await update_inbox(session, ws.id, inbox_id, settings={"mailbox": "crash"})
+    await until(lambda: inbox_id in sup.running)
     async with runtime.db.write() as session:
         await update_inbox(session, ws.id, inbox_id, is_active=False)
     await until(lambda: sup.running == {})

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.actions import offline_fallback
 from relaydesk.actions.inboxes import record_inbox_events
 from relaydesk.actions.incoming import InboxRef, receive_incoming_batch
 from relaydesk.actions.messages import update_delivery
@@ -93,7 +94,10 @@ async def process_events(
         sources[inbox.id].extend([event.id] * len(parsed.messages))
         statuses[inbox.id].extend(parsed.statuses)
     for inbox_id, items in incoming.items():
-        await receive_incoming_batch(session, inboxes[inbox_id], items, sources[inbox_id])
+        # Answers to replies a chat sent by e-mail go back to that chat (actions/offline_fallback.py).
+        routed = await offline_fallback.route_replies(session, inboxes[inbox_id], items, sources[inbox_id])
+        for target, group, group_sources in routed:
+            await receive_incoming_batch(session, target, group, group_sources)
     for inbox_id, updates in statuses.items():
         await _apply_statuses(session, inboxes[inbox_id], updates)
     now = utcnow()

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.actions import business_hours
+from relaydesk.actions import business_hours, offline_fallback
 from relaydesk.channels.registry import implemented_channels, spec_for
 from relaydesk.channels.spec import ChannelSpec, FieldError
 from relaydesk.db.base import utcnow
@@ -64,6 +64,8 @@ async def create_inbox(
     with _field_errors():
         checked_settings = spec.validate_settings(channel_settings)
         checked_credentials = spec.validate_credentials(credentials or {})
+    # A setting naming another inbox (the chat's e-mail fallback) must name one of this workspace.
+    await offline_fallback.check_settings(session, workspace_id, checked_settings)
     inbox = Inbox(
         workspace_id=workspace_id,
         name=name.strip(),
@@ -117,6 +119,7 @@ async def update_inbox(
             # Business hours belong to every channel: checked apart from the channel's own settings.
             channel_settings, common = business_hours.split_settings(settings)
             checked = spec.validate_settings(channel_settings, current=inbox.settings)
+            await offline_fallback.check_settings(session, workspace_id, checked)
             inbox.settings = business_hours.apply_settings(checked, common)
         if credentials:
             merged = spec.validate_credentials(credentials, current=storage.read_inbox_credentials(inbox))

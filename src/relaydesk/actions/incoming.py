@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from relaydesk.actions import business_hours
 from relaydesk.actions.messages import check_content
-from relaydesk.channels.envelopes import IncomingMessage, ThreadHint
+from relaydesk.channels.envelopes import IncomingMessage, NewAttachment, ThreadHint
 from relaydesk.db.base import utcnow
 from relaydesk.db.ids import uuid7
 from relaydesk.jobs.outbox import enqueue_many
@@ -36,7 +36,7 @@ from relaydesk.models.messages import Message
 from relaydesk.models.workspaces import Workspace
 from relaydesk.privacy import storage
 from relaydesk.realtime import catalogue
-from relaydesk.realtime.events import emit_many
+from relaydesk.realtime.events import emit, emit_many
 from relaydesk.search import index as search_index
 
 _conversations = Conversation.__table__
@@ -155,7 +155,7 @@ async def receive_incoming_batch(
     already stored, or repeated in the batch, is not stored twice. A message marked `no_auto_reply` keeps
     the reason in `content_attributes["no_auto_reply"]`, and the AI never answers it (jobs/handlers/ai.py)."""
     for item in items:
-        check_content(item.text, item.attachments)
+        check_content(item.text, item.attachments, pending_files=len(item.media))
     workspace_id = inbox.workspace_id
     now = utcnow()
     await session.flush()  # ORM objects the caller added go in before our Core statements refer to them
@@ -191,6 +191,10 @@ async def receive_incoming_batch(
         contact_id = contact_of[item.external_contact_id]
         conv = thread_of[i] if item.thread is not None else conversation_of[contact_id]
         attributes = dict(item.content_attributes)
+        if item.media:
+            attributes[PENDING_MEDIA] = [
+                {"ref": m.ref, "content_type": m.content_type, "filename": m.filename} for m in item.media
+            ]
         if item.no_auto_reply:
             attributes["no_auto_reply"] = item.no_auto_reply[:200]
         row = {
@@ -256,11 +260,54 @@ async def receive_incoming_batch(
             [({"message_id": str(row["id"])}, f"ai:{row['id']}") for row in rows],
             workspace_id=workspace_id,
         )
+    with_media = [row["id"] for i, row in zip(fresh, rows, strict=True) if items[i].media]
+    if with_media:
+        await enqueue_many(
+            session,
+            FETCH_MEDIA_KIND,
+            [({"message_id": str(mid)}, f"media:{mid}") for mid in with_media],
+            workspace_id=workspace_id,
+        )
     if (inbox.settings or {}).get(business_hours.SETTING):  # no work for inboxes without hours
         await _enqueue_away_messages(session, inbox, items, fresh, rows, now)
     _expire_loaded(session, Conversation, touched)
     _expire_loaded(session, Contact, set(contact_of.values()))
     return results
+
+
+#: The job that fetches provider-hosted attachments (jobs/handlers/media.py), and where a message keeps the
+#: references until then.
+FETCH_MEDIA_KIND = "inbound.fetch_media"
+PENDING_MEDIA = "pending_media"
+
+
+async def attach_fetched_media(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    files: list[NewAttachment],
+    errors: list[dict[str, Any]],
+) -> None:
+    """Attach the files fetched for a customer's message (sealed under the contact's key like every
+    attachment), record why the others could not be (`media_errors`, shown with the message), and tell
+    the agents' screens. A second run after the first finished changes nothing."""
+    message = await session.get(Message, message_id)
+    if message is None or message.workspace_id != workspace_id or message.sender_contact_id is None:
+        return
+    attributes = dict(message.content_attributes or {})
+    if PENDING_MEDIA not in attributes:
+        return
+    contact_id = message.sender_contact_id
+    keys = await storage.contact_keys(session, workspace_id, [contact_id])
+    holder = storage.transient_message(workspace_id, message.id, contact_id, keys[contact_id])
+    for file in files:
+        session.add(storage.new_attachment(holder, file.filename, file.content_type, file.data))
+    del attributes[PENDING_MEDIA]
+    if errors:
+        attributes["media_errors"] = errors
+    message.content_attributes = attributes
+    await session.flush()
+    await emit(session, workspace_id, catalogue.message_updated(message, catalogue.contact(contact_id)))
 
 
 async def _enqueue_away_messages(

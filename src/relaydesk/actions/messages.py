@@ -22,8 +22,10 @@ from relaydesk.realtime.events import emit
 MAX_CONTENT_CHARS = 20_000
 
 
-def check_content(text: str | None, attachments: list[NewAttachment]) -> None:
-    if (text is None or not text.strip()) and not attachments:
+def check_content(text: str | None, attachments: list[NewAttachment], *, pending_files: int = 0) -> None:
+    """A message needs text or a file; `pending_files` are files a provider only referenced, fetched after
+    the message is stored (jobs/handlers/media.py)."""
+    if (text is None or not text.strip()) and not attachments and not pending_files:
         raise InvalidInput("a message needs text or an attachment")
     if text is not None and len(text) > MAX_CONTENT_CHARS:
         raise InvalidInput(f"message text is longer than {MAX_CONTENT_CHARS} characters")

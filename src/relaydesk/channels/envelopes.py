@@ -14,6 +14,17 @@ class NewAttachment:
     data: bytes
 
 
+@dataclass(frozen=True)
+class MediaRef:
+    """An attachment the provider only references (WhatsApp media id, Twilio MediaUrl, Telegram file id).
+    The message is stored at once; a job fetches the file with the channel's `fetch_media` and attaches it
+    (jobs/handlers/media.py)."""
+
+    ref: str
+    content_type: str | None = None
+    filename: str | None = None
+
+
 @dataclass
 class ThreadHint:
     """Where a message belongs by its own references (e-mail threading, docs/email.md).
@@ -39,6 +50,8 @@ class IncomingMessage:
     contact_phone: str | None = None
     sent_at: dt.datetime | None = None
     attachments: list[NewAttachment] = field(default_factory=list)
+    # Attachments still at the provider, fetched after the message is stored.
+    media: list[MediaRef] = field(default_factory=list)
     reply_to_provider_id: str | None = None
     # Clear JSON shown with the message: flags and ids, never personal data. By convention
     # `original_attachment` is the index in `attachments` of the provider's full original (an e-mail's

@@ -21,7 +21,9 @@ A spec says everything the rest of Relaydesk needs to know about a channel, so n
 - **Outbound**: `pre_send` (rules that refuse before any provider call: reply windows, opt-out) and `send`
   over the SSRF-guarded client it is given, raising one of the three error classes (`RetryableSendError`,
   `PermanentSendError`, `ReauthorisationNeeded`); `classify_http_error` is the shared HTTP mapping.
-  `fetch_media` downloads a provider-hosted attachment (`MediaRef`), from the provider's own hosts only.
+  `fetch_media` downloads a provider-hosted attachment (`MediaRef` in an `IncomingMessage.media`), from
+  the provider's own hosts only (`require_provider_host`, `download`), in a job after the message is
+  stored (jobs/handlers/media.py).
 - **Tests**: `fake`, the import path of the channel's loopback fake (a provider stand-in on 127.0.0.1
   speaking the real wire format); tests/core/test_channel_folders.py checks every folder has one.
 
@@ -43,7 +45,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from relaydesk.channels.envelopes import IncomingMessage, NewAttachment
+from relaydesk.channels.envelopes import IncomingMessage, MediaRef, NewAttachment
 
 # ----------------------------------------------------------------------------------------------------------
 # Configuration schema
@@ -390,14 +392,33 @@ def classify_http_error(response: httpx.Response) -> SendError:
     return PermanentSendError(f"HTTP {response.status_code}")
 
 
-@dataclass(frozen=True)
-class MediaRef:
-    """An attachment the provider hosts (WhatsApp media id, Twilio MediaUrl, Telegram file id): the
-    processing job fetches it with `ChannelSpec.fetch_media` before storing the message."""
+#: The largest file `download` accepts (the same bound as an attachment posted through the API).
+MAX_MEDIA_BYTES = 10 * 1024 * 1024
 
-    ref: str
-    content_type: str | None = None
-    filename: str | None = None
+
+async def download(
+    http: httpx.AsyncClient, url: str, *, limit: int = MAX_MEDIA_BYTES, **request: Any
+) -> tuple[bytes, str | None]:
+    """GET `url` (extra `request` arguments: headers, auth) and return the body and its content type,
+    stopping as soon as it exceeds `limit` bytes: a provider file is read in chunks, never whole into
+    memory first. Errors come as the send error classes (`classify_http_error`), so `fetch_media` can let
+    them through."""
+    try:
+        async with http.stream("GET", url, **request) as response:
+            if not response.is_success:
+                raise classify_http_error(response)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise PermanentSendError(f"the file is larger than {limit // (1024 * 1024)} MiB")
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    raise PermanentSendError(f"the file is larger than {limit // (1024 * 1024)} MiB")
+            content_type = response.headers.get("content-type")
+            return bytes(data), content_type.split(";", 1)[0].strip() if content_type else None
+    except httpx.HTTPError as exc:
+        raise RetryableSendError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def require_provider_host(url: str, hosts: tuple[str, ...]) -> None:
@@ -492,6 +513,9 @@ class ChannelSpec:
     #: The body carries bytes the channel neutralises itself (a mail in any charset, with NUL bytes): the
     #: input gate only limits its size, and `verify`/`parse` must refuse or clean anything else.
     raw_body: ClassVar[bool] = False
+    #: The largest request body the door takes for this channel (None: `RELAYDESK_MAX_BODY_BYTES`). For
+    #: providers that post whole files (a mail with its attachments).
+    max_body_bytes: ClassVar[int | None] = None
     #: The status for a well-signed request whose body does not parse (Mailgun stops retrying on 406).
     invalid_payload_status: ClassVar[int] = 400
     #: Hours after the customer's last message during which free-form replies are allowed (None: always);
@@ -514,6 +538,11 @@ class ChannelSpec:
     preview: ClassVar[str | None] = None
     #: Import path of a zero-argument factory returning a `Receiver`, run by the worker per active inbox.
     receiver: ClassVar[str | None] = None
+
+    def runs_receiver(self, settings: Mapping[str, Any]) -> bool:
+        """Whether an inbox with these settings needs the channel's `receiver` (e-mail: only when an IMAP
+        host is set; a webhook-only inbox has nothing to fetch)."""
+        return self.receiver is not None
 
     # -- inbound -------------------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from relaydesk.errors import (
 from relaydesk.inbound.handover import Arrival, KnownInbox
 from relaydesk.privacy import storage
 from relaydesk.runtime import Runtime
-from relaydesk.server.input_guards import BINARY_BODY
+from relaydesk.server.input_guards import BINARY_BODY, BODY_LIMIT
 
 
 def _spec(channel: str) -> ChannelSpec:
@@ -88,6 +88,12 @@ class _PayloadRefused(DomainError):
     code = "invalid"
 
 
+def _body_limit(scope: Any) -> int | None:
+    """This channel's own body limit (`ChannelSpec.max_body_bytes`), else the server's."""
+    spec = spec_for(str((scope.get("path_params") or {}).get("channel", "")))
+    return spec.max_body_bytes if spec is not None else None
+
+
 def _raw_body(scope: Any) -> bool:
     """Whether the input gate leaves this request's body to its channel (`ChannelSpec.raw_body`)."""
     spec = spec_for(str((scope.get("path_params") or {}).get("channel", "")))
@@ -105,7 +111,7 @@ def _refusal(spec: ChannelSpec, exc: InvalidPayload) -> DomainError:
 
 @post(
     "/inbound/{channel:str}/{public_id:str}",
-    opt={"auth": False, BINARY_BODY: _raw_body},
+    opt={"auth": False, BINARY_BODY: _raw_body, BODY_LIMIT: _body_limit},
     include_in_schema=False,
 )
 async def receive_webhook(request: Request, channel: str, public_id: str, runtime: Runtime) -> Response:

@@ -50,3 +50,6 @@ class ContactIdentity(IdMixin, CreatedMixin, WorkspaceScoped, Base):
     )
     inbox_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("inboxes.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(sa.String(255))
+    # A chat visitor's presence (actions/offline_fallback.py): while this lies ahead their socket is open;
+    # replies to a visitor who has left go by e-mail. Only the widget's socket writes it.
+    present_until: Mapped[dt.datetime | None]

@@ -47,6 +47,10 @@ from relaydesk.server.errors import error_body
 #: only size-limited here, and the handler checks them (the widget's upload checks type and size). A
 #: callable `(scope) -> bool` decides per request (the webhook door: per channel, `ChannelSpec.raw_body`).
 BINARY_BODY = "binary_body"
+#: Route option: a callable `(scope) -> int | None` giving this request's body limit in bytes, where one
+#: route serves bodies of different sizes (the webhook door: `ChannelSpec.max_body_bytes`); None keeps
+#: the route's limit (`RELAYDESK_MAX_BODY_BYTES`).
+BODY_LIMIT = "body_limit"
 #: Deepest JSON nesting any route accepts (the deepest real document, inbox settings, is a few levels).
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -258,6 +262,9 @@ async def inspect_http(scope: Scope, receive: Receive) -> None:
     route_handler = scope.get("route_handler")
     resolve = getattr(route_handler, "resolve_request_max_body_size", None)
     limit = resolve() if resolve is not None else None
+    per_request = (getattr(route_handler, "opt", None) or {}).get(BODY_LIMIT)
+    if callable(per_request):
+        limit = per_request(scope) or limit
     body = await _read_body(scope, receive, limit)
     ScopeState.from_scope(scope).body = body
     if not body:

@@ -118,7 +118,8 @@ async def inboxes_show(inbox_id: uuid.UUID, principal: Principal, runtime: Runti
 
 @post("/inboxes", guards=[requires_admin])
 async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runtime) -> dict[str, Any]:
-    """New inboxes of the API channel get fresh inbound and outbound signing secrets."""
+    """Settings and credentials are checked against the channel's spec; its generated secrets (the API
+    channel's signing secrets) are made here."""
     _check_size(data.settings, "settings")
     _check_size(data.credentials, "credentials")
     async with runtime.db.write() as session:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from relaydesk.channels.email import ids, mailgun
+from relaydesk.channels.email import ids, limits, mailgun
 from relaydesk.channels.email.mime import ParsedMail, parse_message
 from relaydesk.channels.email.smtp import OutgoingMail, SmtpServer, reply_subject, send_mail
 from relaydesk.channels.spec import (
@@ -171,6 +171,8 @@ class EmailSpec(ChannelSpec):
     content_types = ("multipart/form-data", "application/x-www-form-urlencoded")
     invalid_payload_status = 406  # Mailgun retries anything but 200 and 406 for 8 hours
     raw_body = True  # a mail may hold any charset and NUL bytes: mime.parse_message neutralises them
+    # A largest mail, plus room for the parsed copies Mailgun posts beside or instead of it.
+    max_body_bytes = limits.MAX_MESSAGE_BYTES + 12 * 1024 * 1024
     wants_attachment_bytes = True
     wants_reply_context = True
     fake = "relaydesk.channels.email.fake:FakeSmtpServer"

@@ -131,6 +131,14 @@ class WidgetChannel(ChannelSpec):
             "texts for); or a language tag such as de.",
         ),
         FieldSpec(
+            "email_fallback_inbox",
+            "E-mail inbox for visitors who left",
+            max_length=36,
+            help="The id of an e-mail inbox of this workspace. When a visitor has left the chat and gave "
+            "an e-mail address, replies are sent from that inbox, and their e-mailed answer comes back "
+            "into the chat. Empty: replies wait in the chat.",
+        ),
+        FieldSpec(
             "strings",
             "Texts",
             kind="lines",

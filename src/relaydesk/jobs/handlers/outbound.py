@@ -9,11 +9,13 @@ re-authorisation (`ReauthorisationNeeded`).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import NoReturn
 
 import sqlalchemy as sa
 
+from relaydesk.actions import offline_fallback
 from relaydesk.actions.inboxes import mark_needs_reauthorisation, record_inbox_health
 from relaydesk.actions.messages import update_delivery
 from relaydesk.channels.envelopes import NewAttachment
@@ -124,6 +126,9 @@ async def deliver(ctx: JobContext) -> None:
     if loaded is None:
         return
     message, inbox, outbound = loaded
+    by_email = await _email_fallback(ctx, message, inbox, outbound)
+    if by_email is not None:
+        inbox, outbound = by_email
     spec = spec_for(inbox.channel_type)
     if spec is None:
         await _fail(ctx, message.id, inbox.id, f"the {inbox.channel_type} channel is not available")
@@ -157,9 +162,33 @@ async def deliver(ctx: JobContext) -> None:
     async with ctx.services.db.write() as session:
         fresh = await session.get(Message, message.id)
         if fresh is not None:
+            if by_email is not None:
+                offline_fallback.record_email_delivery(fresh, inbox.id)
             await update_delivery(
                 session, fresh, result.status, provider_message_id=result.provider_message_id
             )
+
+
+async def _email_fallback(
+    ctx: JobContext, message: Message, inbox: Inbox, outbound: OutboundMessage
+) -> tuple[Inbox, OutboundMessage] | None:
+    """A chat reply whose visitor has left goes through the chat's e-mail inbox instead, to the visitor's
+    address, threaded on the chat conversation (actions/offline_fallback.py); None: deliver as usual."""
+    if not (inbox.settings or {}).get(offline_fallback.SETTING):
+        return None
+    async with ctx.services.db.read() as session:
+        route = await offline_fallback.email_route(session, message, inbox)
+        if route is None:
+            return None
+        files = await offline_fallback.attachment_files(session, message)
+    mail = dataclasses.replace(
+        outbound,
+        recipient_external_id=route.address,
+        files=files,
+        reply_context=None,
+        reply_to_provider_id=None,
+    )
+    return route.inbox, mail
 
 
 async def _fail(

@@ -152,9 +152,12 @@ class Supervisor:
     async def scan(self) -> None:
         specs = self.specs()
         async with self.services.db.write() as session:
-            claimed = await receiver_actions.claim_receiver_inboxes(
+            leased = await receiver_actions.claim_receiver_inboxes(
                 session, self.owner, list(specs), self.lease_seconds
             )
+            claimed = [i for i in leased if specs[i.channel_type].runs_receiver(i.settings)]
+            idle = [i.id for i in leased if i not in claimed]  # nothing to fetch: leave them to nobody
+            await receiver_actions.release_receiver_inboxes(session, self.owner, idle)
         wanted = {inbox.id: inbox for inbox in claimed}
         for inbox_id, running in list(self.running.items()):
             inbox = wanted.get(inbox_id)

@@ -54,8 +54,9 @@ DATA_CLASSES = (
     ),
     DataClass(
         name="contact identities",
-        about="how each channel knows the contact (e-mail address, phone number, chat or integrator id)",
-        tables={"contact_identities": ("external_id",)},
+        about="how each channel knows the contact (e-mail address, phone number, chat or integrator id) and "
+        "until when a chat visitor counts as present on the site",
+        tables={"contact_identities": ("external_id", "present_until")},
         subject="contact_identities.contact_id",
         export="`contact.identities[]`: inbox and external id",
         erase="rows deleted with the contact (foreign key cascade), so the identifier is reusable at once",

@@ -307,6 +307,8 @@ function renderMessage(m) {
         { class: `ticks status-${m.status}` },
         m._failed ? "⚠ not sent" : TICKS[m.status] || m.status,
         m.status === "failed" && m.failure_reason ? el("span", { class: "reason" }, `: ${m.failure_reason}`) : null,
+        // The visitor had left the chat: this reply went by e-mail (docs/widget.md).
+        m.content_attributes?.delivered_by?.channel === "email" ? el("span", { class: "reason by-email" }, " · sent by e-mail") : null,
         m._failed ? el("button", { type: "button", class: "retry", onclick: () => retry(m) }, "Retry") : null,
       )
       : null,

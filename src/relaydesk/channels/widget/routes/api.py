@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from litestar import MediaType, Request, Response, get, post
 from litestar.static_files import create_static_files_router
 
-from relaydesk.actions import business_hours
+from relaydesk.actions import business_hours, offline_fallback
 from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.channels.widget import identity, limits
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
@@ -148,6 +148,7 @@ def render_frame(
         "locale": locale,
         "texts": texts,
         "hours": hours.status(utcnow()) if hours is not None else None,
+        "email_fallback": bool(inbox.settings.get(offline_fallback.SETTING)),
         "preview": preview,
     }
     html = (

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from relaydesk.actions import offline_fallback
 from relaydesk.actions.messages import update_delivery
 from relaydesk.channels.widget.config import WidgetConfig, widget_config
 from relaydesk.channels.widget.identity import Visitor
@@ -240,7 +241,8 @@ class VisitorStream:
 
     async def guard(self) -> None:
         """Close the socket once its token would no longer be accepted: expired, the secret rotated, the
-        inbox deactivated, or the site removed from the allowed origins. Checked every REVALIDATE_SECONDS."""
+        inbox deactivated, or the site removed from the allowed origins. Checked every REVALIDATE_SECONDS,
+        which also refreshes the visitor's presence (offline_fallback.PRESENCE_TIMEOUT is longer)."""
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
             try:
@@ -250,6 +252,15 @@ class VisitorStream:
                 await self.send({"type": "error", "status": exc.status, "message": str(exc)})
                 await self.socket.close(code=4000 + exc.status, reason=str(exc)[:120])
                 return
+            await self.presence(True)
+
+    async def presence(self, here: bool) -> None:
+        """The visitor is here (socket open) or has left (socket closed): replies to a visitor who left go
+        by e-mail where the inbox names an e-mail inbox (actions/offline_fallback.py)."""
+        async with self.runtime.db.write() as session:
+            await offline_fallback.mark_presence(
+                session, self.inbox.workspace_id, self.inbox.id, self.visitor.key, present=here
+            )
 
     async def read(self) -> None:
         while True:
@@ -337,6 +348,7 @@ class VisitorStream:
         if message["conversation_id"] not in self.conversations:
             await self.membership()
         self.typing_until = 0.0
+        await self.presence(True)  # a first message creates the identity: the visitor is here now
         await self.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
 
 
@@ -380,6 +392,7 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             valid = isinstance(last, int) and not isinstance(last, bool) and 0 <= last <= current
             stream.cursor = last if valid else current
             await stream.catch_up()
+            await stream.presence(True)
             await stream.send({"type": "hello", "seq": stream.cursor, "identified": visitor.identified})
             tasks = [
                 asyncio.create_task(stream.pump(sub)),
@@ -400,5 +413,6 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             sub.close()
             if stream.typing_until:
                 await stream.publish_typing(False)
+            await stream.presence(False)
     except WebSocketDisconnect:
         pass
