@@ -38,6 +38,9 @@ SECOND_TEXT = "Second inbox: my Quorvath order is late as well"
 MAIL_TEXT = "By mail: the Brackleworth parcel is still missing"
 WIDGET_TEXT = "From the website chat: any news on the Zindlewick order?"
 WIDGET_HOST = "http://shop.example"
+# The address the person mails from: not one of the seeded needles, because an e-mail identity and the
+# mail's header attributes hold it in clear (tests/privacy/test_encryption_at_rest.py greps the file).
+MAIL_FROM = "zq.parcels@example.net"
 
 
 async def _link(client, ws, contact_id: str, inbox_id, external_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -69,9 +72,9 @@ async def _email_message(client, runtime, ws, run_jobs, contact_id: str) -> None
             },
             credentials={"mailgun_signing_key": KEY},
         )
-    await _link(client, ws, contact_id, inbox.id, EMAIL)
+    await _link(client, ws, contact_id, inbox.id, MAIL_FROM)
     raw = (
-        f"From: {NAME} <{EMAIL}>\r\nTo: support@support.example.com\r\nSubject: Parcel\r\n"
+        f"From: Z. Q. <{MAIL_FROM}>\r\nTo: support@support.example.com\r\nSubject: Parcel\r\n"
         f"Date: Mon, 05 Jan 2026 10:00:00 +0000\r\nMessage-ID: <zq-mail-1@example.org>\r\n\r\n{MAIL_TEXT}\r\n"
     ).encode()
     resp = await post_mail(client, inbox, raw)
@@ -238,7 +241,7 @@ async def test_the_export_holds_every_row_of_the_contact_and_matches_its_schema(
     assert (contact["name"], contact["email"], contact["phone"]) == (NAME, EMAIL, PHONE)
     assert contact["ai_off"] is True and contact["ai_off_reason"] == "objection"
     assert sorted(i["external_id"] for i in contact["identities"]) == sorted(
-        ["cust-zq", "cust-zq", EMAIL, "user:zq-user"]
+        ["cust-zq", "cust-zq", MAIL_FROM, "user:zq-user"]
     )
     assert len(document["conversations"]) == 4
     assert sorted(c["inbox"]["channel_type"] for c in document["conversations"]) == [
