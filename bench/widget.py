@@ -15,6 +15,9 @@ agent's open conversation, measured in the browser.
   MutationObserver in the agent's page takes the same clock when the message's text appears in the thread.
   Both pages run in one browser on one machine, so the two clocks are the same clock. Messages are sent one
   at a time, each after the previous one appeared. Target p95 < 200 ms on loopback.
+- Same-run comparison (skip with `--no-reverse`): as many agent replies, timed from the agent's Enter in the
+  composer until the visitor's chat shows them. The same server, bus, database and browser under the same
+  load, so the ratio of the two directions is steadier than either figure on a busy machine.
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 240) -> N
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-async def measure(base: str, site: str, email: str, password: str, count: int, ai: bool) -> list[float]:
+async def measure(
+    base: str, site: str, email: str, password: str, count: int, ai: bool, reverse: bool = True
+) -> tuple[list[float], list[float]]:
     from playwright.async_api import async_playwright, expect
 
     args = [
@@ -168,8 +173,36 @@ async def measure(base: str, site: str, email: str, password: str, count: int, a
             await agent.wait_for_function("(n) => n in window.__seen", arg=str(n), timeout=20_000)
             seen = await agent.evaluate("(n) => window.__seen[n]", str(n))
             latencies.append(seen - sent)
+        # The same stack in reverse, in the same run: an agent's reply (composer, Enter) until the visitor's
+        # chat shows it. Same server, bus, database and browser, so under the same load: the ratio says what
+        # the visitor's direction costs beyond the machine's noise.
+        await frame.evaluate(
+            """() => {
+              window.__seen = {};
+              new MutationObserver(() => {
+                const now = performance.timeOrigin + performance.now();
+                for (const hit of document.getElementById('messages').textContent.matchAll(/reply-(\\d+)-mark/g)) {
+                  if (!(hit[1] in window.__seen)) window.__seen[hit[1]] = now;
+                }
+              }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true});
+            }"""
+        )
+        replies = []
+        composer = agent.locator("#composer-text")
+        for n in range(count if reverse else 0):
+            await composer.fill(f"reply-{n}-mark")
+            sent = await agent.evaluate(
+                """() => {
+                  const at = performance.timeOrigin + performance.now();
+                  document.getElementById('composer-text').dispatchEvent(
+                    new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
+                  return at;
+                }"""
+            )
+            await frame.wait_for_function("(n) => n in window.__seen", arg=str(n), timeout=20_000)
+            replies.append(await frame.evaluate("(n) => window.__seen[n]", str(n)) - sent)
         await browser.close()
-    return latencies
+    return latencies, replies
 
 
 def main() -> None:
@@ -177,6 +210,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument(
         "--no-ai", action="store_true", help="switch the demo's AI off for the widget inbox before measuring"
+    )
+    parser.add_argument(
+        "--no-reverse", action="store_true", help="skip the agent -> visitor run (the same-run comparison)"
     )
     args = parser.parse_args()
     port, site_port = harness.free_port(), harness.free_port()
@@ -190,7 +226,9 @@ def main() -> None:
             loader_url = page.split('<script src="', 1)[1].split('"', 1)[0]
             loader = httpx.get(loader_url).content
             email, password = (Path(tmp) / ".relaydesk" / "demo-login.txt").read_text().split("\n")[:2]
-            latencies = asyncio.run(measure(base, site, email, password, args.messages, not args.no_ai))
+            latencies, replies = asyncio.run(
+                measure(base, site, email, password, args.messages, not args.no_ai, not args.no_reverse)
+            )
         finally:
             demo.terminate()
             try:
@@ -204,10 +242,37 @@ def main() -> None:
         ["file", "bytes", "gzipped bytes"], [[name, raw, g] for name, raw, g in size_rows]
     )
     p50, p95, worst = percentile(latencies, 50), percentile(latencies, 95), max(latencies)
+    rows = [
+        [
+            "visitor -> agent",
+            len(latencies),
+            "no" if args.no_ai else "yes (demo)",
+            p50,
+            p95,
+            worst,
+            TARGET_P95_MS,
+        ]
+    ]
+    if replies:
+        rows.append(
+            [
+                "agent -> visitor (same run)",
+                len(replies),
+                "no" if args.no_ai else "yes (demo)",
+                percentile(replies, 50),
+                percentile(replies, 95),
+                max(replies),
+                "",
+            ]
+        )
     latency_table = render_table(
-        ["messages", "AI on the inbox", "p50 ms", "p95 ms", "max ms", "target p95 ms"],
-        [[len(latencies), "no" if args.no_ai else "yes (demo)", p50, p95, worst, TARGET_P95_MS]],
+        ["direction", "messages", "AI on the inbox", "p50 ms", "p95 ms", "max ms", "target p95 ms"], rows
     )
+    if replies:
+        latency_table += (
+            f"\n\nvisitor -> agent over agent -> visitor, same run: p50 {p50 / percentile(replies, 50):.2f}, "
+            f"p95 {p95 / percentile(replies, 95):.2f}"
+        )
     verdict = (
         f"scripts gzipped: {scripts_gz:.1f} KB (target < {TARGET_SCRIPTS_GZ_KB:.0f} KB: "
         f"{'met' if scripts_gz < TARGET_SCRIPTS_GZ_KB else 'MISSED'}); "
@@ -223,6 +288,7 @@ def main() -> None:
         "latencies_ms": [round(v, 2) for v in latencies],
         "p50_ms": p50,
         "p95_ms": p95,
+        "reverse_latencies_ms": [round(v, 2) for v in replies],
         "ai": not args.no_ai,
     }
     print(f"\nwritten: {harness.write_report('widget', data, text)}")

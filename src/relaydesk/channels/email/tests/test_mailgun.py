@@ -157,3 +157,13 @@ def test_a_bounce_about_a_mail_we_did_not_send_stays_a_message() -> None:
     parsed = parse(body, content_type)
     [message] = parsed.messages
     assert parsed.statuses == [] and message.no_auto_reply
+
+
+def test_the_fixture_carries_a_real_signature_vector() -> None:
+    fields = json.loads((FIXTURES / "mailgun_post.json").read_text())
+    fields.pop("_comment")
+    body, content_type = encode(fields)
+    at = float(fields["timestamp"])
+    channel.verify(raw_request(body, content_type, at=at), {"mailgun_signing_key": KEY}, tolerance=300)
+    with pytest.raises(InvalidSignature, match="window"):  # replayed today: stale
+        channel.verify(raw_request(body, content_type), {"mailgun_signing_key": KEY}, tolerance=300)
