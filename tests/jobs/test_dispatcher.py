@@ -211,7 +211,9 @@ async def test_running_jobs_have_their_lease_renewed(runtime):
         leases = []
         for _ in range(10):
             await asyncio.sleep(0.2)
-            assert await rival.claim(10) == []
+            # The rival may pick up periodic housekeeping the worker has not reached yet (ten kinds, eight
+            # slots): what matters is that it never gets the long job.
+            assert job_id not in [j.id for j in await rival.claim(10)]
             job = await _job(runtime, job_id)
             if job.state == "running":
                 leases.append(job.locked_until)

@@ -117,6 +117,15 @@ _IDENTITY = _object(
         "created_at": _TS,
     }
 )
+_CONSENT = _object(
+    {
+        "conversation_id": _ID,
+        "channel_type": {"type": "string"},
+        "text": _STR,
+        "version": _STR,
+        "accepted_at": _TS,
+    }
+)
 _REQUEST = _object(
     {
         "id": _ID,
@@ -155,6 +164,7 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 }
             ),
             "conversations": {"type": "array", "items": _CONVERSATION},
+            "consents": {"type": "array", "items": _CONSENT},
             "requests": {"type": "array", "items": _REQUEST},
         }
     ),
@@ -395,6 +405,7 @@ async def collect(
             }
             for c in conversations
         ],
+        "consents": [_consent(c, inboxes) for c in conversations if _consent(c, inboxes)],
         "requests": [
             {
                 "id": str(r.id),
@@ -408,6 +419,21 @@ async def collect(
         ],
     }
     return ExportContent(document, files)
+
+
+def _consent(conv: Conversation, inboxes: dict[uuid.UUID, Inbox]) -> dict[str, Any] | None:
+    """The consent the person gave when the conversation started, where a channel records one (the
+    widget's pre-chat consent, kept in the conversation's attributes): text, version and time."""
+    record = (conv.custom_attributes or {}).get("widget_consent")
+    if not isinstance(record, dict):
+        return None
+    return {
+        "conversation_id": str(conv.id),
+        "channel_type": inboxes[conv.inbox_id].channel_type if conv.inbox_id in inboxes else "",
+        "text": record.get("text"),
+        "version": None if record.get("version") is None else str(record.get("version")),
+        "accepted_at": record.get("accepted_at"),
+    }
 
 
 def _zip(content: ExportContent) -> bytes:

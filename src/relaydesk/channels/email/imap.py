@@ -203,7 +203,9 @@ class ImapReceiver:
         self.status = ReceiverStatus()
         self.cursor: Cursor | None = None
         self._stopping = asyncio.Event()
+        # Wakes whatever waits on the connection: set when it drops (`_dropped` too) or when asked to stop.
         self._lost = asyncio.Event()
+        self._dropped = False
         self._client: aioimaplib.IMAP4 | None = None
         self._can_idle = False
         #: Set after every completed sync (tests and the bench wait on it).
@@ -257,6 +259,7 @@ class ImapReceiver:
     async def _connect(self) -> None:
         account, timeout = self.account, self.timing.command_timeout
         self._lost = asyncio.Event()
+        self._dropped = False
         await self._set_status(state="connecting")
         context = _tls_context(account) if account.security != "plain" else None
         address = await guarded_address(account.host, account.port, self.allow_private)
@@ -296,6 +299,7 @@ class ImapReceiver:
             self.cursor = stored
 
     def _on_lost(self, exc: Exception | None) -> None:
+        self._dropped = True
         self._lost.set()
         client = self._client
         if client is not None:  # wake a pending IDLE wait at once
@@ -305,7 +309,7 @@ class ImapReceiver:
         client, self._client = self._client, None
         if client is None:
             return
-        if not self._lost.is_set():
+        if not self._dropped:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.logout(), 5)
         transport = client.protocol.transport
@@ -420,10 +424,10 @@ class ImapReceiver:
                     break
         except TimeoutError:
             pass
-        if self._lost.is_set():
+        if self._dropped:
             idle.cancel()
             return
-        client.idle_done()
+        client.idle_done()  # also when asked to stop: leave IDLE properly, then log out
         await asyncio.wait_for(idle, self.timing.command_timeout)
 
     async def _set_status(self, **changes: object) -> None:

@@ -9,17 +9,24 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from relaydesk.actions.inboxes import create_inbox, delete_inbox, update_inbox
+from relaydesk.actions.messages import post_message
+from relaydesk.channels.email.fake import FakeSmtpServer
+from relaydesk.channels.email.ids import our_message_id
 from relaydesk.channels.email.imap_server import LoopbackImapServer
 from relaydesk.channels.email.tests.imap_support import PASSWORD, USER, imap_server, mail, until
 from relaydesk.jobs.handlers.receivers import Supervisor
 from relaydesk.models import Conversation, InboundEvent, Inbox, Job, Message
 from relaydesk.runtime import Runtime
 from tests.support.fixtures import count_rows
+from tests.web.helpers import login
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 async def email_inbox(runtime: Runtime, ws: Any, server: LoopbackImapServer, **settings: Any) -> uuid.UUID:
@@ -271,3 +278,73 @@ async def test_two_workers_never_run_the_same_mailbox(runtime, make_workspace):
             await until(lambda: inbox_id in a.running or inbox_id in b.running)
             await asyncio.sleep(0.5)  # several scans of both
             assert (inbox_id in a.running) != (inbox_id in b.running)
+
+
+async def test_a_bounce_fetched_over_imap_marks_our_reply_failed_and_answers_nothing(
+    runtime, make_workspace, run_jobs
+):
+    ws = await make_workspace()
+    async with imap_server() as server, FakeSmtpServer() as smtp:
+        inbox_id = await email_inbox(runtime, ws, server, smtp_port=smtp.port)
+        async with supervisor(runtime):
+            await server.deliver(USER, mail(1))
+            await settle(runtime, run_jobs, inbox_id, 1)
+            [incoming] = await messages_of(runtime, inbox_id)
+            async with runtime.db.write() as session:
+                reply = await post_message(
+                    session,
+                    ws.id,
+                    incoming.conversation_id,
+                    text="On its way.",
+                    sender_user_id=ws.agent.user_id,
+                )
+            ours = our_message_id(reply.id, USER.partition("@")[2])
+            report = (
+                (FIXTURES / "bounce.eml")
+                .read_bytes()
+                .replace(b"rd.0190f3a6c1d27e4b9a3f5c6d7e8f9a33@support.example.com", ours.encode())
+            )
+            await run_jobs()
+            assert len(smtp.received) == 1  # the reply went out, by SMTP
+            async with runtime.db.read() as session:
+                assert (await session.get(Message, reply.id)).status == "sent"  # type: ignore[union-attr]
+            await server.deliver(USER, report)
+            await settle(runtime, run_jobs, inbox_id, 2)
+        async with runtime.db.read() as session:
+            bounced = await session.get(Message, reply.id)
+        assert bounced is not None and bounced.status == "failed"
+        assert "550" in (bounced.failure_reason or "")  # the reason is shown on the reply
+        # The report is no conversation and draws no answer.
+        assert await count_rows(runtime, Conversation, inbox_id=inbox_id) == 1
+        assert len(await messages_of(runtime, inbox_id)) == 2
+        assert len(smtp.received) == 1
+
+
+async def test_the_receivers_state_shows_in_the_api_and_on_the_admin_page(runtime, make_workspace, client):
+    ws = await make_workspace()
+    async with imap_server() as server:
+        inbox_id = await email_inbox(runtime, ws, server)
+        async with supervisor(runtime):
+            await until_async(lambda: _status(runtime, inbox_id), "connected")
+            shown = await client.get(f"/api/v1/inboxes/{inbox_id}", headers=ws.admin.headers)
+            health = shown.json()["health"]
+            assert health["receiver"]["state"] == "connected" and health["receiver"]["last_sync_at"]
+            await login(client, ws.admin.email, ws.admin.password)
+            page = await client.get("/admin/inboxes")
+            assert "Mailbox connected" in page.text and "last checked" in page.text
+            live = (await client.get("/admin/inboxes/health")).json()["items"]
+            assert next(i for i in live if i["id"] == str(inbox_id))["receiver"]["state"] == "connected"
+        await server.stop()  # the server goes away while the receiver is stopped: shown as stopped, not lost
+    async with runtime.db.read() as session:
+        assert (await session.get(Inbox, inbox_id)).receiver_status == "stopped"  # type: ignore[union-attr]
+
+
+async def _status(runtime: Runtime, inbox_id: uuid.UUID) -> str | None:
+    return (await inbox_row(runtime, inbox_id)).receiver_status
+
+
+async def until_async(fetch: Any, expected: Any, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await fetch() != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"never became {expected!r}"
+        await asyncio.sleep(0.05)
