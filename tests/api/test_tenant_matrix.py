@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from litestar.routes import HTTPRoute
 
+from relaydesk.actions import exports
 from relaydesk.db.base import Base
 from relaydesk.jobs.outbox import enqueue
 from relaydesk.models import Job, Membership
@@ -96,6 +97,14 @@ async def seed_b(client, runtime, ws) -> dict[str, str]:
     )
     export = await client.post(f"{API}/contacts/{contact['id']}/exports", headers=h)
     assert export.status_code == 202, export.text
+    # Built now, so no job of B is left for a dispatcher to run while the matrix compares B's rows.
+    await exports.build_export(runtime.db, ws.id, uuid.UUID(export.json()["id"]))
+    async with runtime.db.write() as session:
+        await session.execute(
+            sa.update(Job)
+            .where(Job.kind == exports.EXPORT_JOB, Job.workspace_id == ws.id)
+            .values(state="done")
+        )
     webhook = await post("/webhooks", {"url": "https://example.com/b"})
     invitation = await post("/invitations", {"email": "invitee-b@example.com"})
     intent = await post("/ai/intents", {"name": "b_intent", "examples": ["b's own phrase"]})

@@ -307,7 +307,7 @@ async def test_the_archive_is_sealed_under_the_contact_key_and_erasure_makes_it_
     made = (
         await client.post(f"/api/v1/contacts/{seeded.contact_id}/exports", headers=ws.admin.headers)
     ).json()
-    await run_jobs()
+    await _when_built(client, ws, run_jobs, f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}")
     async with runtime.db.read() as session:
         blob = bytes((await session.get(ContactExport, uuid.UUID(made["id"]))).archive)
     assert not blob.startswith(b"PK")  # not a zip in clear
@@ -343,7 +343,7 @@ async def test_only_the_requester_downloads_and_agents_cannot_export(
         f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}/download", headers=ws.admin.headers
     )
     assert early.status_code == 409
-    await run_jobs()
+    await _when_built(client, ws, run_jobs, f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}")
     url = f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}/download"
     shown_to_owner = (
         await client.get(f"/api/v1/contacts/{seeded.contact_id}/exports", headers=ws.owner.headers)
@@ -364,7 +364,7 @@ async def test_another_workspace_contact_is_404_and_nothing_is_written(
     made = (
         await client.post(f"/api/v1/contacts/{seeded.contact_id}/exports", headers=ws_a.admin.headers)
     ).json()
-    await run_jobs()
+    await _when_built(client, ws_a, run_jobs, f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}")
     before = [await count_rows(runtime, m) for m in (SubjectRequest, ContactExport, Job, AuditEvent)]
     for method, path in (
         ("POST", f"/api/v1/contacts/{seeded.contact_id}/exports"),
@@ -386,7 +386,7 @@ async def test_an_export_nobody_fetched_expires(client, runtime, make_workspace,
     made = (
         await client.post(f"/api/v1/contacts/{seeded.contact_id}/exports", headers=ws.admin.headers)
     ).json()
-    await run_jobs()
+    await _when_built(client, ws, run_jobs, f"/api/v1/contacts/{seeded.contact_id}/exports/{made['id']}")
     async with runtime.db.read() as session:
         row = await session.get(ContactExport, uuid.UUID(made["id"]))
         assert row.expires_at - row.ready_at == exports.EXPORT_TTL
@@ -431,11 +431,11 @@ async def test_the_admin_contact_page_requests_and_downloads_an_export(
 
     asked = await client.post(f"{page_path}/exports", data={"csrf_token": csrf})
     assert asked.status_code == 303 and asked.headers["location"].endswith("?done=export")
-    await run_jobs()
-    shown = await client.get(page_path)
-    assert "Download (once)" in shown.text and "days left" not in shown.text  # answered
     async with runtime.db.read() as session:
         export_id = (await session.execute(sa.select(ContactExport.id))).scalar_one()
+    await _when_built(client, ws, run_jobs, f"/api/v1/contacts/{seeded.contact_id}/exports/{export_id}")
+    shown = await client.get(page_path)
+    assert "Download (once)" in shown.text and "days left" not in shown.text  # answered
     got = await client.post(f"{page_path}/exports/{export_id}/download", data={"csrf_token": csrf})
     assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
     document, _files = _unzip(got.content)

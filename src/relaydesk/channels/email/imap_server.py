@@ -27,6 +27,7 @@ from typing import Any, Literal
 from proxyprotocol.reader import ProxyProtocolReader
 from pymap.backend.dict import Config, DictBackend, Login
 from pymap.backend.dict import Identity as DictIdentity
+from pymap.config import BackendCapability
 from pymap.parsing.message import AppendMessage
 from pymap.parsing.specials.flag import Flag
 from pymap.user import Passwords, UserMetadata
@@ -35,9 +36,16 @@ TlsMode = Literal["none", "starttls", "implicit"]
 
 
 class _LoopbackConfig(Config):
+    #: Announce IDLE? (pymap 0.36 takes a `disable_idle` argument but ignores it.)
+    offer_idle = True
+
     @property
     def greeting(self) -> bytes:  # pymap's default looks up this machine's FQDN (DNS): not on loopback
         return b"Server ready relaydesk-loopback"
+
+    @property
+    def backend_capability(self) -> BackendCapability:
+        return BackendCapability(idle=self.offer_idle, object_id=True, multi_append=True)
 
 
 def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -77,9 +85,17 @@ class LoopbackImapServer:
     """pymap's in-memory IMAP server on 127.0.0.1. `users` maps login -> password."""
 
     def __init__(
-        self, users: dict[str, str], *, host: str = "127.0.0.1", port: int = 0, tls: TlsMode = "none"
+        self,
+        users: dict[str, str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TlsMode = "none",
+        idle: bool = True,
     ) -> None:
         self.users = dict(users)
+        #: Offer IDLE (RFC 2177)? Without it clients must poll, as with some providers' servers.
+        self.idle = idle
         self.host = host
         self.port = port
         self.tls = tls
@@ -143,6 +159,7 @@ class LoopbackImapServer:
             reject_dnsbl=False,
             **extra,
         )
+        config.offer_idle = self.idle
         config.apply_context()
         login = Login(config)
         passwords = Passwords(config)

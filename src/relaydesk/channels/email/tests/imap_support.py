@@ -93,8 +93,8 @@ class RecordingSink:
 
 
 @contextlib.asynccontextmanager
-async def imap_server(tls: str = "none") -> AsyncIterator[LoopbackImapServer]:
-    server = LoopbackImapServer({USER: PASSWORD}, tls=tls)  # type: ignore[arg-type]
+async def imap_server(tls: str = "none", *, idle: bool = True) -> AsyncIterator[LoopbackImapServer]:
+    server = LoopbackImapServer({USER: PASSWORD}, tls=tls, idle=idle)  # type: ignore[arg-type]
     await server.start()
     try:
         yield server

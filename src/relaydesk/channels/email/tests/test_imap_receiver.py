@@ -43,6 +43,28 @@ async def test_new_mail_arrives_by_idle_push_without_waiting_for_the_resync():
             assert receiver.status.state == "connected" and receiver.status.last_sync_at is not None
 
 
+async def test_idle_is_left_and_the_mailbox_searched_again_at_every_resync():
+    """Even with IDLE, the receiver searches on its own schedule: a push the server never sent delays a
+    mail by one resync period at most."""
+    async with imap_server() as server:
+        sink = RecordingSink()
+        timing = Timing(resync_seconds=0.3, backoff_base=0.05, backoff_cap=0.3)
+        async with running(receiver_for(account(server), sink, timing)) as receiver:
+            await until(lambda: receiver.syncs >= 4)
+            assert receiver.status.state == "connected"
+
+
+async def test_a_server_without_idle_is_polled():
+    async with imap_server(idle=False) as server:
+        sink = RecordingSink()
+        timing = Timing(resync_seconds=600, poll_seconds=0.2, backoff_base=0.05, backoff_cap=0.3)
+        async with running(receiver_for(account(server), sink, timing)) as receiver:
+            await until(lambda: receiver.syncs >= 1)
+            assert not receiver._can_idle
+            await server.deliver(USER, mail(1))
+            await until(lambda: len(sink.stored) == 1)
+
+
 async def test_fetching_never_marks_the_customers_mail_read():
     async with imap_server() as server:
         uids = [await server.deliver(USER, mail(n)) for n in range(3)]

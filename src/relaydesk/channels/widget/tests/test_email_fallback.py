@@ -59,7 +59,7 @@ async def wait_until(check, timeout: float = 10.0):  # type: ignore[no-untyped-d
         await asyncio.sleep(0.05)
 
 
-async def test_the_fallback_inbox_must_be_an_email_inbox_of_the_workspace(runtime, make_workspace):
+async def test_the_fallback_inbox_must_be_an_email_inbox_of_the_workspace(client, runtime, make_workspace):
     ws, other = await make_workspace(), await make_workspace("Other")
     inbox = await make_widget_inbox(runtime, ws.id, allowed_origins=[HOST])
     async with FakeSmtpServer() as smtp:
@@ -76,6 +76,9 @@ async def test_the_fallback_inbox_must_be_an_email_inbox_of_the_workspace(runtim
     async with runtime.db.write() as session:
         saved = await update_inbox(session, ws.id, inbox.id, settings={"email_fallback_inbox": str(mine.id)})
         assert saved.settings["email_fallback_inbox"] == str(mine.id)
+    # The chat knows replies may come by e-mail (its away notice says so outside business hours).
+    frame = await client.get(f"/widget/{inbox.public_id}/frame", params={"host": HOST})
+    assert '"email_fallback": true' in frame.text
 
 
 async def test_a_visitor_who_left_is_answered_by_email_and_their_answer_returns_to_the_chat(
