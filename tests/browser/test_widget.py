@@ -202,3 +202,70 @@ async def test_identity_with_a_wrong_hmac_is_refused(relaydesk_server, host_site
     await page.evaluate("Relaydesk.reset()")
     await expect(frame.locator("#messages li")).to_have_count(0)
     await expect(frame.locator("#prechat")).to_be_visible()
+
+
+async def test_the_js_api_opens_closes_reports_events_and_ignores_forged_messages(
+    relaydesk_server, host_site, browser, make_workspace
+):  # type: ignore[no-untyped-def]
+    """`Relaydesk.open/close/toggle` and the ready/open/close/message events, as a site uses them; a
+    message posted by anyone but the chat frame (here the host page itself) is ignored by the loader."""
+    import sqlalchemy as sa
+
+    from relaydesk.actions.inboxes import update_inbox
+    from relaydesk.models import Conversation
+
+    server = relaydesk_server
+    ws = await make_workspace()
+    inbox = await make_widget_inbox(server.runtime, ws.id)
+    _site, host = await host_site(server.url, inbox.public_id)
+    async with server.runtime.db.write() as session:
+        await update_inbox(session, ws.id, inbox.id, settings={"allowed_origins": [host]})
+
+    page = await visitor_page(browser, host + "/")
+    await page.evaluate(
+        "window.__ev = []; ['ready', 'open', 'close', 'message']"
+        ".forEach(n => Relaydesk.on(n, () => window.__ev.push(n)))"
+    )
+    await page.evaluate("Relaydesk.open()")
+    await page.wait_for_function("window.__ev.includes('ready')")
+    assert await page.evaluate("window.__ev") == ["open", "ready"]
+    frame = next(f for f in page.frames if "/frame?host=" in f.url)
+    element = await frame.frame_element()
+    assert await element.is_visible()
+
+    # Forged: the host page (not the frame) posts what the frame would; nothing happens.
+    await page.evaluate(
+        "window.postMessage({rd: 'close'}, '*');"
+        "window.postMessage({rd: 'event', name: 'message', data: {}}, '*')"
+    )
+    await page.wait_for_timeout(300)
+    assert await page.evaluate("window.__ev") == ["open", "ready"]
+    assert await element.is_visible()
+
+    await first_message(frame, "Is the shop open on Sunday?")
+    await expect(frame.locator("#messages li.visitor:not(.sending)")).to_have_text(
+        "Is the shop open on Sunday?"
+    )
+    await page.evaluate("Relaydesk.close()")
+    assert await page.evaluate("window.__ev.slice(-1)[0]") == "close"
+    assert not await element.is_visible()
+
+    # An agent's reply while the chat is closed: a `message` event for the site.
+    async with server.runtime.db.read() as session:
+        conversation_id = (
+            await session.execute(sa.select(Conversation.id).where(Conversation.inbox_id == inbox.id))
+        ).scalar_one()
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        reply = await http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"content": "Yes, 10 to 4."},
+            headers=ws.agent.headers,
+        )
+        assert reply.status_code == 201, reply.text
+    await page.wait_for_function("window.__ev.includes('message')", timeout=10_000)
+    await page.evaluate("Relaydesk.toggle()")
+    assert await page.evaluate("window.__ev.slice(-1)[0]") == "open"
+    assert await element.is_visible()
+    await expect(frame.locator("#messages")).to_contain_text("Yes, 10 to 4.")
+    assert page.errors == []
+    await page.context.close()

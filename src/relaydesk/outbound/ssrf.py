@@ -90,6 +90,30 @@ def is_public_address(ip: str) -> bool:
     return classify(ip) == PUBLIC
 
 
+class BlockedDestination(ConnectionError):
+    """The host resolves to an address this installation may not connect to (see `classify`)."""
+
+
+async def checked_address(host: str, port: int, *, allow_private: bool, what: str = "destination") -> str:
+    """The address to dial for `host`, judged by `classify`: the one check every outbound connection makes
+    (HTTP below, IMAP and SMTP in channels/email). Dialling the address checked, not the name again,
+    defeats DNS rebinding. Raises `BlockedDestination`, or `ConnectionError` when the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConnectionError(f"cannot resolve {host}: {exc}") from None
+    addresses = [info[4][0] for info in infos]
+    verdicts = [classify(a) for a in addresses]
+    if not addresses or FORBIDDEN in verdicts:
+        raise BlockedDestination(f"{what} {host} is a link-local, metadata or reserved address (blocked)")
+    # One refused answer taints the name: a resolver mixing public and private answers is suspicious.
+    if PRIVATE in verdicts and not allow_private:
+        raise BlockedDestination(f"{what} {host} is not a public address (blocked)")
+    return str(addresses[0])
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, allow_private: bool) -> None:
         self._inner = httpcore.AnyIOBackend()
@@ -103,22 +127,12 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = [info[4][0] for info in infos]
-        verdicts = [classify(a) for a in addresses]
-        if not addresses or FORBIDDEN in verdicts:
-            raise httpcore.ConnectError(
-                f"destination {host} is a link-local, metadata or reserved address (blocked)"
-            )
-        # One refused answer taints the name: a resolver mixing public and private answers is suspicious.
-        if PRIVATE in verdicts and not self._allow_private:
-            raise httpcore.ConnectError(f"destination {host} is not a public address (blocked)")
+            address = await checked_address(host, port, allow_private=self._allow_private)
+        except ConnectionError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
         return await self._inner.connect_tcp(
-            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
 
     async def connect_unix_socket(
@@ -161,13 +175,27 @@ def parse_purposes(raw: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def guarded_client(*, timeout: float, allow_private: bool) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private=allow_private),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )
+class GuardedClient(httpx.AsyncClient):
+    """An httpx client on the guarded transport that says whether it may reach private addresses, so a
+    channel that speaks another protocol (SMTP) applies the same operator setting through the same check."""
+
+    def __init__(self, *, timeout: float, allow_private: bool) -> None:
+        super().__init__(
+            transport=GuardedTransport(allow_private=allow_private),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self.allow_private = allow_private
+
+
+def guarded_client(*, timeout: float, allow_private: bool) -> GuardedClient:
+    return GuardedClient(timeout=timeout, allow_private=allow_private)
+
+
+def private_allowed(http: httpx.AsyncClient) -> bool:
+    """Whether `http` (a client from `OutboundHttp`) may reach private addresses; any other client: no."""
+    return isinstance(http, GuardedClient) and http.allow_private
 
 
 class OutboundHttp:

@@ -1,9 +1,9 @@
 """Inboxes (one per connected channel): agents list them, admins connect, configure and remove them.
 
 `settings` and `credentials` are validated against the channel's spec (`GET /api/v1/channels` publishes
-its schema; a value that does not fit is a 400 naming the field). Only admins see an inbox's generated
-signing secrets; credentials an admin typed in (provider tokens) are never shown back, only their names
-(`credentials_set`). Everyone sees the webhook URL a provider must call and the health line (last event
+its schema; a value that does not fit is a 400 naming the field). A generated signing secret is shown once,
+in the answer to the request that made it (create, rotate); credentials an admin typed in (provider
+tokens) are never shown back, only their names (`credentials_set`, admins only). Everyone sees the webhook URL a provider must call and the health line (last event
 received, last error, whether the provider refused the credentials).
 """
 
@@ -61,7 +61,10 @@ def _check_size(value: dict[str, Any], what: str) -> None:
         raise InvalidInput(f"{what} is larger than {MAX_SETTINGS_BYTES} bytes")
 
 
-def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, Any]:
+def inbox_json(inbox: Inbox, base_url: str, *, for_admin: bool, show: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An inbox as the API shows it. `show` names the generated secrets to include: only the ones made by
+    this very request (a new inbox, a rotation), shown once to the admin who made them; afterwards an
+    owner reveals them on purpose in the admin (audited). Typed-in credentials are never shown back."""
     spec = spec_for(inbox.channel_type)
     body: dict[str, Any] = {
         "id": str(inbox.id),
@@ -84,15 +87,17 @@ def inbox_json(inbox: Inbox, base_url: str, *, with_secrets: bool) -> dict[str, 
         },
         "created_at": iso(inbox.created_at),
     }
-    if with_secrets:
+    if for_admin:
         creds = storage.read_inbox_credentials(inbox)
-        body["secrets"] = {name: creds[name] for name in inbox_actions.revealable_secrets(inbox)}
         body["credentials_set"] = sorted(name for name, value in creds.items() if value)
+        if show:
+            revealable = set(inbox_actions.revealable_secrets(inbox))
+            body["secrets"] = {name: creds[name] for name in show if name in revealable}
     return body
 
 
-def _json(inbox: Inbox, principal: Principal, runtime: Runtime) -> dict[str, Any]:
-    return inbox_json(inbox, runtime.settings.base_url, with_secrets=principal.has_role("admin"))
+def _json(inbox: Inbox, principal: Principal, runtime: Runtime, show: tuple[str, ...] = ()) -> dict[str, Any]:
+    return inbox_json(inbox, runtime.settings.base_url, for_admin=principal.has_role("admin"), show=show)
 
 
 @get("/inboxes", guards=[requires_agent])
@@ -132,7 +137,7 @@ async def inboxes_create(data: InboxCreate, principal: Principal, runtime: Runti
             credentials=data.credentials,
             actor_id=principal.user_id,
         )
-        return _json(inbox, principal, runtime)
+        return _json(inbox, principal, runtime, show=tuple(inbox_actions.revealable_secrets(inbox)))
 
 
 @patch("/inboxes/{inbox_id:uuid}", guards=[requires_admin])
@@ -161,7 +166,7 @@ async def inboxes_rotate_secret(
         inbox = await inbox_actions.rotate_secret(
             session, principal.workspace_id, inbox_id, data.which, actor_id=principal.user_id
         )
-        return _json(inbox, principal, runtime)
+        return _json(inbox, principal, runtime, show=(data.which,))
 
 
 @delete("/inboxes/{inbox_id:uuid}", guards=[requires_admin])

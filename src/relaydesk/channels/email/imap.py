@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 import random
 import re
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from typing import Any, Literal, Protocol
 
 import aioimaplib
 
-from relaydesk.outbound.ssrf import FORBIDDEN, PRIVATE, classify
+from relaydesk.outbound import ssrf
 
 log = logging.getLogger(__name__)
 
@@ -445,24 +444,20 @@ class BlockedDestination(ImapError):
 
 
 async def guarded_address(host: str, port: int, allow_private: bool) -> str:
-    """The address to dial for `host`, judged like every outbound HTTP request's (outbound/ssrf.py):
-    link-local and metadata addresses never, private ones (loopback, LAN) only when the operator allows
-    private targets for channels. Dialling the address checked, not the name again, defeats DNS rebinding."""
-    loop = asyncio.get_running_loop()
+    """The checked address to dial for the IMAP host (outbound/ssrf.py `checked_address`): link-local and
+    metadata addresses never, private ones (loopback, LAN) only when the operator allows private targets
+    for channels."""
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ImapError(f"cannot resolve the IMAP host {host}: {exc.strerror or exc}") from None
-    addresses = [info[4][0] for info in infos]
-    verdicts = [classify(address) for address in addresses]
-    if not addresses or FORBIDDEN in verdicts:
-        raise BlockedDestination(f"the IMAP host {host} is a link-local, metadata or reserved address")
-    if PRIVATE in verdicts and not allow_private:
-        raise BlockedDestination(
-            f"the IMAP host {host} is not a public address (the operator allows private targets for "
-            "channels with RELAYDESK_ALLOW_PRIVATE_TARGETS)"
+        return await ssrf.checked_address(host, port, allow_private=allow_private, what="the IMAP host")
+    except ssrf.BlockedDestination as exc:
+        hint = (
+            ""
+            if allow_private
+            else " (the operator allows private targets with RELAYDESK_ALLOW_PRIVATE_TARGETS)"
         )
-    return str(addresses[0])
+        raise BlockedDestination(f"{exc}{hint}") from None
+    except ConnectionError as exc:
+        raise ImapError(str(exc)) from None
 
 
 class _Imap4(aioimaplib.IMAP4):

@@ -11,13 +11,19 @@ Errors: a 5xx answer is permanent (the reason is shown on the message); 4xx, a d
 timeout is retried with backoff by the delivery job; an authentication failure is permanent with a reason
 that tells the admin to fix the credentials. Plain SMTP (no TLS) is only allowed to a loopback server, for
 tests and the demo: credentials and mail never cross a network in clear.
+
+Where: the SMTP host is judged like every outbound connection (outbound/ssrf.py `checked_address`):
+link-local and metadata addresses never, loopback and LAN only when the operator allows private targets
+for channels. The checked address is dialled (no second DNS answer), and TLS still verifies the name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import ipaddress
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -29,6 +35,7 @@ import aiosmtplib
 from relaydesk.channels.email.loops import AUTOMATIC_HEADERS
 from relaydesk.channels.envelopes import NewAttachment
 from relaydesk.channels.spec import PermanentSendError, RetryableSendError
+from relaydesk.outbound import ssrf
 
 SECURITY_MODES = ("starttls", "tls", "plain")
 DEFAULT_TIMEOUT = 30.0
@@ -154,8 +161,25 @@ def classify_smtp_error(exc: Exception) -> Exception:
     return exc
 
 
+async def _dial(address: str, port: int, timeout: float) -> socket.socket:
+    """A connected socket to the checked address, handed to aiosmtplib (which closes it)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (address, port)), timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def send_mail(
-    server: SmtpServer, mail: OutgoingMail, *, tls_context: ssl.SSLContext | None = None
+    server: SmtpServer,
+    mail: OutgoingMail,
+    *,
+    allow_private: bool = False,
+    tls_context: ssl.SSLContext | None = None,
 ) -> None:
     """Deliver one mail to the inbox's SMTP server; raises `RetryableSendError` or `PermanentSendError`.
 
@@ -168,12 +192,24 @@ async def send_mail(
         )
     message = build_mail(mail)
     try:
+        address = await ssrf.checked_address(
+            server.host, server.port, allow_private=allow_private, what="the SMTP host"
+        )
+    except ssrf.BlockedDestination as exc:
+        raise PermanentSendError(
+            f"{exc}: set another SMTP host in Admin > Inboxes"
+            + ("" if allow_private else " (private hosts need RELAYDESK_ALLOW_PRIVATE_TARGETS=channels)")
+        ) from None
+    except ConnectionError as exc:
+        raise RetryableSendError(f"SMTP connection failed: {exc}") from None
+    try:
+        sock = await _dial(address, server.port, server.timeout)
         await aiosmtplib.send(
             message,
             sender=mail.from_address,
             recipients=[mail.to_address],
             hostname=server.host,
-            port=server.port,
+            sock=sock,
             username=server.username or None,
             password=server.password or None,
             use_tls=server.security == "tls",

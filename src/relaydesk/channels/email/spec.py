@@ -29,6 +29,7 @@ from relaydesk.channels.spec import (
     SendResult,
     StatusUpdate,
 )
+from relaydesk.outbound import ssrf
 
 
 def to_parsed(mail: ParsedMail) -> Parsed:
@@ -213,13 +214,13 @@ class EmailSpec(ChannelSpec):
         credentials: Mapping[str, Any],
         settings: Mapping[str, Any],
     ) -> SendResult:
-        """SMTP needs no HTTP client; `http` is unused."""
+        """SMTP is not HTTP: `http` only says whether the operator lets channels reach private hosts."""
         mail = outgoing_mail(message, settings)
         if not mail.from_address:
             raise PermanentSendError(
                 "this inbox has no sending address: set one in Admin > Inboxes, then retry"
             )
-        await send_mail(smtp_server(credentials, settings), mail)
+        await send_mail(smtp_server(credentials, settings), mail, allow_private=ssrf.private_allowed(http))
         return SendResult(provider_message_id=mail.message_id, status="sent")
 
 

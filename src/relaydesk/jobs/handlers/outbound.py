@@ -160,7 +160,9 @@ async def deliver(ctx: JobContext) -> None:
             raise RetryLater(str(exc), exc.retry_after) from None
         raise
     async with ctx.services.db.write() as session:
-        fresh = await session.get(Message, message.id)
+        # Locked: a receipt committed meanwhile (the widget visitor's "read") must be seen, not overwritten
+        # by "sent" from a stale read (PostgreSQL's READ COMMITTED would otherwise lose that update).
+        fresh = await session.get(Message, message.id, with_for_update=True)
         if fresh is not None:
             if by_email is not None:
                 offline_fallback.record_email_delivery(fresh, inbox.id)

@@ -22,6 +22,11 @@ from relaydesk.channels.spec import (
     ReplyContext,
     RetryableSendError,
 )
+from relaydesk.outbound.ssrf import guarded_client
+
+# The channels' client of an installation whose operator allows private targets (the suite's fake is on
+# 127.0.0.1); it is never used for HTTP here, only read for that permission.
+LOOPBACK_ALLOWED = guarded_client(timeout=5, allow_private=True)
 
 
 def outgoing(**changes) -> OutgoingMail:  # type: ignore[no-untyped-def]
@@ -46,7 +51,7 @@ async def test_agent_reply_is_threaded_and_has_a_text_and_html_alternative() -> 
             reply_to=ids.reply_address(conversation, "in.support.example.com"),
             attachments=[NewAttachment("label.pdf", "application/pdf", b"%PDF-1.4 label")],
         )
-        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="plain"), mail)
+        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="plain"), mail, allow_private=True)
         [received] = await smtp.wait_for(1)
     assert received.mail_from == "support@support.example.com" and received.rcpt_tos == ["ada@example.org"]
     msg = received.message
@@ -72,7 +77,9 @@ async def test_agent_reply_is_threaded_and_has_a_text_and_html_alternative() -> 
 
 async def test_automatic_mail_carries_the_loop_headers() -> None:
     async with FakeSmtpServer() as smtp:
-        await send_mail(SmtpServer("127.0.0.1", smtp.port, security="plain"), outgoing(automatic=True))
+        await send_mail(
+            SmtpServer("127.0.0.1", smtp.port, security="plain"), outgoing(automatic=True), allow_private=True
+        )
         [received] = await smtp.wait_for(1)
     assert received.message["Auto-Submitted"] == "auto-replied"
     assert received.message["X-Auto-Response-Suppress"] == "All"
@@ -84,14 +91,14 @@ async def test_starttls_with_auth() -> None:
     tls = loopback_tls()
     async with FakeSmtpServer(tls_context=tls.server, credentials=("sam", "s3cret")) as smtp:
         server = SmtpServer("127.0.0.1", smtp.port, security="starttls", username="sam", password="s3cret")
-        await send_mail(server, outgoing(), tls_context=tls.client)
+        await send_mail(server, outgoing(), tls_context=tls.client, allow_private=True)
         await smtp.wait_for(1)
         wrong = SmtpServer("127.0.0.1", smtp.port, security="starttls", username="sam", password="nope")
         with pytest.raises(PermanentSendError, match="refused the inbox's credentials"):
-            await send_mail(wrong, outgoing(), tls_context=tls.client)
+            await send_mail(wrong, outgoing(), tls_context=tls.client, allow_private=True)
         # A server whose certificate we do not trust is a connection failure, never a plain fallback.
         with pytest.raises((RetryableSendError, PermanentSendError)):
-            await send_mail(server, outgoing())
+            await send_mail(server, outgoing(), allow_private=True)
     assert len(smtp.received) == 1
 
 
@@ -99,7 +106,10 @@ async def test_implicit_tls() -> None:
     tls = loopback_tls()
     async with FakeSmtpServer(tls_context=tls.server, implicit_tls=True) as smtp:
         await send_mail(
-            SmtpServer("127.0.0.1", smtp.port, security="tls"), outgoing(), tls_context=tls.client
+            SmtpServer("127.0.0.1", smtp.port, security="tls"),
+            outgoing(),
+            tls_context=tls.client,
+            allow_private=True,
         )
         assert len(await smtp.wait_for(1)) == 1
 
@@ -109,17 +119,17 @@ async def test_4xx_is_retried_and_5xx_is_permanent_with_the_reason() -> None:
         server = SmtpServer("127.0.0.1", smtp.port, security="plain")
         smtp.answer_next("451 4.3.0 Mail server temporarily rejected message")
         with pytest.raises(RetryableSendError, match="451"):
-            await send_mail(server, outgoing())
+            await send_mail(server, outgoing(), allow_private=True)
         smtp.answer_next("550 5.7.1 Message rejected as spam")
         with pytest.raises(PermanentSendError, match=re.escape("550 5.7.1 Message rejected as spam")):
-            await send_mail(server, outgoing())
+            await send_mail(server, outgoing(), allow_private=True)
         smtp.refuse_recipient("gone@example.org", "550 5.1.1 User unknown")
         with pytest.raises(PermanentSendError, match=re.escape("gone@example.org: 550 5.1.1 User unknown")):
-            await send_mail(server, outgoing(to_address="gone@example.org"))
+            await send_mail(server, outgoing(to_address="gone@example.org"), allow_private=True)
         smtp.refuse_recipient("full@example.org", "452 4.2.2 Mailbox full")
         with pytest.raises(RetryableSendError, match="Mailbox full"):
-            await send_mail(server, outgoing(to_address="full@example.org"))
-        await send_mail(server, outgoing())
+            await send_mail(server, outgoing(to_address="full@example.org"), allow_private=True)
+        await send_mail(server, outgoing(), allow_private=True)
         assert len(smtp.received) == 1
 
 
@@ -127,12 +137,14 @@ async def test_connection_refused_is_retried() -> None:
     async with FakeSmtpServer() as smtp:
         port = smtp.port
     with pytest.raises(RetryableSendError, match="connection"):
-        await send_mail(SmtpServer("127.0.0.1", port, security="plain", timeout=2), outgoing())
+        await send_mail(
+            SmtpServer("127.0.0.1", port, security="plain", timeout=2), outgoing(), allow_private=True
+        )
 
 
 async def test_plain_smtp_is_refused_beyond_loopback() -> None:
     with pytest.raises(PermanentSendError, match="only allowed to a loopback"):
-        await send_mail(SmtpServer("smtp.example.com", 25, security="plain"), outgoing())
+        await send_mail(SmtpServer("smtp.example.com", 25, security="plain"), outgoing(), allow_private=True)
 
 
 async def test_spec_send_threads_on_the_customers_latest_mail() -> None:
@@ -140,7 +152,7 @@ async def test_spec_send_threads_on_the_customers_latest_mail() -> None:
     async with FakeSmtpServer() as smtp:
         message_id, conversation_id = uuid.uuid4(), uuid.uuid4()
         result = await SPEC.send(
-            None,  # type: ignore[arg-type]  # SMTP needs no HTTP client
+            LOOPBACK_ALLOWED,
             OutboundMessage(
                 message_id=str(message_id),
                 conversation_id=str(conversation_id),
@@ -174,7 +186,7 @@ async def test_spec_send_threads_on_the_customers_latest_mail() -> None:
             sent_by="ai",
         )
         await SPEC.send(
-            None,  # type: ignore[arg-type]
+            LOOPBACK_ALLOWED,
             automatic,
             {},
             {
@@ -196,3 +208,44 @@ async def test_spec_send_threads_on_the_customers_latest_mail() -> None:
     assert [a.get_filename() for a in msg.iter_attachments()] == ["label.pdf"]
     assert second.message["Auto-Submitted"] == "auto-replied"
     assert second.message["Subject"] == "Re: your message"
+
+
+async def test_the_smtp_host_is_judged_like_every_outbound_connection() -> None:
+    """An admin cannot point an inbox's SMTP host at the machine's own services or at cloud metadata:
+    loopback/LAN only when the operator allows private targets for channels, link-local never. The
+    e-mail spec takes the operator's choice from the guarded client it is given."""
+    async with FakeSmtpServer() as smtp:
+        local = SmtpServer("127.0.0.1", smtp.port, security="plain")
+        with pytest.raises(
+            PermanentSendError, match=re.escape("SMTP host 127.0.0.1 is not a public address")
+        ):
+            await send_mail(local, outgoing())
+        with pytest.raises(PermanentSendError, match="link-local, metadata or reserved"):
+            await send_mail(
+                SmtpServer("169.254.169.254", 25, security="starttls"), outgoing(), allow_private=True
+            )
+        assert smtp.received == []
+        message = OutboundMessage(
+            message_id="0190f0a0-0000-7000-8000-000000000001",
+            conversation_id="0190f0a0-0000-7000-8000-000000000002",
+            conversation_number=1,
+            recipient_external_id="ada@example.org",
+            text="Hello",
+        )
+        settings = {
+            "from_address": "support@support.example.com",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_security": "plain",
+        }
+        for allowed in (False, True):
+            client = guarded_client(timeout=5, allow_private=allowed)
+            try:
+                if allowed:
+                    await SPEC.send(client, message, {}, settings)
+                else:
+                    with pytest.raises(PermanentSendError, match="not a public address"):
+                        await SPEC.send(client, message, {}, settings)
+            finally:
+                await client.aclose()
+        assert len(await smtp.wait_for(1)) == 1

@@ -300,13 +300,15 @@ class VisitorStream:
             rows = (
                 (
                     await session.execute(
-                        sa.select(Message).where(
+                        sa.select(Message)
+                        .where(
                             Message.workspace_id == self.inbox.workspace_id,
                             Message.id.in_(ids),
                             Message.conversation_id.in_([uuid.UUID(c) for c in self.conversations]),
                             Message.message_type == "outgoing",
                             Message.status != "read",
                         )
+                        .with_for_update()  # against the delivery job's "sent" (jobs/handlers/outbound.py)
                     )
                 )
                 .scalars()

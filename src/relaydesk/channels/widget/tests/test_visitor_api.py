@@ -517,3 +517,50 @@ async def test_a_file_from_the_agent_reaches_the_visitor(setup):  # type: ignore
     assert got.status_code == 200 and got.content == pdf
     assert got.headers["content-type"].startswith("application/pdf")
     assert got.headers["content-disposition"] == "attachment"
+
+
+async def test_an_inboxs_own_prechat_fields_are_asked_required_and_kept(
+    relaydesk_server, make_workspace, visitors
+):  # type: ignore[no-untyped-def]
+    """The inbox's form (`key:Label[:required]` lines): a required custom field left empty, or a field
+    the form does not have, is a 400 that stores nothing; filled in, it lands on the contact."""
+    ws = await make_workspace()
+    inbox = await make_widget_inbox(
+        relaydesk_server.runtime,
+        ws.id,
+        allowed_origins=[HOST],
+        prechat_fields=["name:Your name", "order:Order number:required"],
+    )
+    visitor = visitors(relaydesk_server.url, inbox.public_id, HOST)
+    await visitor.start()
+    before = await counts(relaydesk_server.runtime, ws.id)
+    missing = await visitor.say("hi", prechat=consent(name="Ada"))
+    assert missing.status_code == 400 and "prechat.fields.order" in missing.text
+    blank = await visitor.say("hi", prechat=consent(name="Ada", order="   "))
+    assert blank.status_code == 400 and "Order number is required" in blank.text
+    not_asked = await visitor.say("hi", prechat=consent(order="A-1", email="ada@example.com"))
+    assert not_asked.status_code == 400 and "prechat.fields.email" in not_asked.text
+    assert await counts(relaydesk_server.runtime, ws.id) == before
+    ok = await visitor.say("Where is it?", prechat=consent(name="Ada", order=" A-1042 "))
+    assert ok.status_code == 201, ok.text
+    async with relaydesk_server.runtime.db.read() as session:
+        contact = (
+            await session.execute(sa.select(Contact).where(Contact.workspace_id == ws.id))
+        ).scalar_one()
+        pii = storage.read_contact(contact)
+    assert pii.name == "Ada" and pii.custom_attributes == {"order": "A-1042"}
+
+
+async def test_a_body_that_is_not_utf8_is_refused_and_nothing_stored(setup):  # type: ignore[no-untyped-def]
+    server, ws, inbox, visitors = setup
+    visitor = visitors(server.url, inbox.public_id, HOST)
+    await visitor.start()
+    before = await counts(server.runtime, ws.id)
+    for body in (b'{"text": "caf\xe9", "client_msg_id": "abc12345"}', b'{"text": "\xed\xa0\x80"}'):
+        refused = await visitor.http.post(
+            "/api/messages",
+            content=body,
+            headers=visitor.headers(**{"content-type": "application/json"}),
+        )
+        assert refused.status_code == 400, refused.text
+    assert await counts(server.runtime, ws.id) == before
