@@ -31,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.channels.email.spec import EmailSpec
 from relaydesk.channels.envelopes import IncomingMessage, NewAttachment, ThreadHint
 from relaydesk.db.base import utcnow
 from relaydesk.errors import InvalidInput
@@ -41,7 +42,8 @@ from relaydesk.models.messages import Attachment, Message
 from relaydesk.privacy import storage
 
 SETTING = "email_fallback_inbox"
-EMAIL_CHANNEL = "email"
+# The channel that answers by e-mail, named by its own spec (never spelled here).
+EMAIL_CHANNEL = EmailSpec.name
 #: Seconds a visitor counts as present after their socket last said so (it refreshes every 30 s).
 PRESENCE_TIMEOUT = 75
 
