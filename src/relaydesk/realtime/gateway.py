@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +40,21 @@ def _same_origin(socket: WebSocket) -> bool:
     if not origin:
         return False
     return urlsplit(origin).netloc == socket.headers.get("host")
+
+
+async def until_one_ends(*jobs: Coroutine[Any, Any, Any]) -> None:
+    """Run a socket's loops (pump, reader, guards) until the first ends; cancel the rest and re-raise the
+    first real error. A disconnect is how a socket normally ends, so it is swallowed."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, WebSocketDisconnect):
+            raise exc
 
 
 class _Stream:
@@ -153,20 +169,7 @@ async def realtime(socket: WebSocket, runtime: Runtime, after: int | None = None
         stream = _Stream(socket, runtime, principal, after)
         await stream.catch_up()
         await socket.send_json({"type": "hello", "seq": stream.last})
-        tasks = [
-            asyncio.create_task(stream.pump(sub)),
-            asyncio.create_task(stream.read()),
-            asyncio.create_task(stream.guard()),
-        ]
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                await task
-        for task in done:
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                raise exc
+        await until_one_ends(stream.pump(sub), stream.read(), stream.guard())
     except WebSocketDisconnect:
         pass
     finally:

@@ -21,7 +21,6 @@ for `TYPING_EXPIRY` seconds or the socket closes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from typing import Any
@@ -46,6 +45,7 @@ from relaydesk.realtime import catalogue
 from relaydesk.realtime.bus import RESYNC
 from relaydesk.realtime.catalogue import acting_as
 from relaydesk.realtime.events import event_message
+from relaydesk.realtime.gateway import until_one_ends
 from relaydesk.runtime import Runtime
 
 PAGE = 500
@@ -396,21 +396,7 @@ async def visitor_socket(socket: WebSocket, public_id: str, runtime: Runtime) ->
             await stream.catch_up()
             await stream.presence(True)
             await stream.send({"type": "hello", "seq": stream.cursor, "identified": visitor.identified})
-            tasks = [
-                asyncio.create_task(stream.pump(sub)),
-                asyncio.create_task(stream.read()),
-                asyncio.create_task(stream.expire_typing()),
-                asyncio.create_task(stream.guard()),
-            ]
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await task
-            for task in done:
-                exc = task.exception()
-                if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                    raise exc
+            await until_one_ends(stream.pump(sub), stream.read(), stream.expire_typing(), stream.guard())
         finally:
             sub.close()
             if stream.typing_until:
